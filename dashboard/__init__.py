@@ -1,0 +1,1 @@
+"""Streamlit dashboard (installed as `explorer.dashboard`); arrives with the dashboard issue."""

@@ -1,0 +1,58 @@
+"""The `explorer` command: one sub-command per module in this package."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from explorer import __version__
+from explorer.errors import ExplorerError
+
+app = typer.Typer(
+    name="explorer",
+    help="skip-explorer: train skip-resilient ResNets, explore which blocks to skip, deploy one adaptive model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"skip-explorer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    pass
+
+
+# Each module registers its command(s) on `app`.
+from explorer.cli import demo, evaluate, train  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: user errors print one line, without a traceback, and exit 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except ExplorerError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

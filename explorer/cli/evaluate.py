@@ -1,0 +1,75 @@
+"""`explorer evaluate` and `explorer info`: look at one checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from explorer.checkpoint import read_metadata
+from explorer.cli import app
+from explorer.cli.common import DataDirOption, ThreadsOption, load_for_checkpoint, set_threads
+from explorer.errors import DataError
+from explorer.evaluate import accuracy
+from explorer.models import check_skip
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint directory."),
+    skip: str | None = typer.Option(
+        None,
+        "--skip",
+        help="Skip vector as bits in block order, 1 = execute, 0 = skip (e.g. 110111); default: all ones.",
+    ),
+    split: str = typer.Option("val", "--split", help="val (used for search) or test (for reporting only)."),
+    limit: int | None = typer.Option(None, "--limit", help="Evaluate only the first N images of the split."),
+    data_dir: Path | None = DataDirOption,
+    threads: int | None = ThreadsOption,
+) -> None:
+    """Top-1 accuracy of a checkpoint with one skip configuration."""
+    set_threads(threads)
+    ckpt, data = load_for_checkpoint(checkpoint, data_dir)
+    bits = check_skip(skip, ckpt.num_gates) if skip is not None else [1] * ckpt.num_gates
+    x, y = data.split(split)
+    if limit is not None:
+        if limit < 1:
+            raise DataError(f"--limit must be positive, got {limit}")
+        x, y = x[:limit], y[:limit]
+    acc = accuracy(ckpt.model, x, y, mean=ckpt.mean, std=ckpt.std, skip=bits)
+    print(f"{ckpt.arch} skip={''.join(map(str, bits))} {split}[{len(y)}]: accuracy {100 * acc:.2f}%")
+
+
+@app.command("info")
+def info_cmd(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole metadata as JSON."),
+) -> None:
+    """Show a checkpoint's architecture, data set, training and accuracy."""
+    meta = read_metadata(checkpoint)
+    if as_json:
+        print(json.dumps(meta, indent=2))
+        return
+    tr = meta.get("training", {})
+    acc = meta.get("accuracy", {})
+    table = Table(show_header=False, box=None)
+    rows = [
+        ("architecture", f"{meta['arch']} ({meta.get('num_blocks', '?')} blocks, {meta.get('num_gates', '?')} gates)"),
+        ("data set", f"{meta['dataset']['name']} ({meta['in_channels']} ch, {meta['num_classes']} classes)"),
+        (
+            "training",
+            f"{tr.get('method', '?')}, p_L={tr.get('sd_pl', '?')}, {tr.get('epochs', '?')} epochs, seed {tr.get('seed', '?')}",
+        ),
+        (
+            "accuracy",
+            f"val {100 * acc.get('val', float('nan')):.2f}%  test {100 * acc.get('test', float('nan')):.2f}% (all blocks)",
+        ),
+        ("weights sha256", meta["weights_sha256"]),
+        ("made by", f"skip-explorer {meta.get('project_version', '?')} at {meta.get('created_at', '?')}"),
+    ]
+    for k, v in rows:
+        table.add_row(f"[bold]{k}", str(v))
+    Console().print(table)

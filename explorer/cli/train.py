@@ -1,0 +1,60 @@
+"""`explorer train`: Stochastic Depth (or standard) training of a gated ResNet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from explorer.cli import app
+from explorer.cli.common import DataDirOption, ThreadsOption, set_threads
+from explorer.training import TrainConfig, train
+
+
+@app.command("train")
+def train_cmd(
+    out: Path = typer.Option(..., "--out", help="Checkpoint directory to create (model.safetensors + metadata.json)."),
+    arch: str = typer.Option(
+        "resnet20", "--arch", help="resnet<6n+2>: resnet20, resnet32, resnet44, resnet56, resnet110, …"
+    ),
+    dataset: str = typer.Option("fashion-mnist", "--dataset", help="fashion-mnist, cifar10, cifar100 or npz."),
+    data_dir: Path | None = DataDirOption,
+    epochs: int = typer.Option(30, "--epochs", help="Training epochs; the schedule scales with them."),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    lr: float = typer.Option(0.1, "--lr", help="Initial learning rate (SGD, momentum 0.9, weight decay 1e-4)."),
+    schedule: str = typer.Option(
+        "step", "--schedule", help="step: lr, lr/10 from 50%, lr/1000 from 85% of the epochs; cosine: per iteration."
+    ),
+    sd_pl: float = typer.Option(
+        0.5, "--sd-pl", help="Stochastic Depth survival probability of the last block p_L; 1 = standard training."
+    ),
+    sd_mode: str = typer.Option(
+        "batch", "--sd-mode", help="batch: drop a block for the whole mini-batch; sample: per image."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling, augmentation and drops."),
+    val_size: int = typer.Option(5000, "--val-size", help="Validation images carved from the training set."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the validation split."),
+    limit_train: int | None = typer.Option(None, "--limit-train", help="Use only the first N training images."),
+    augment: bool = typer.Option(
+        True, "--augment/--no-augment", help="Random crop (zero padding) and horizontal flip."
+    ),
+    crop_padding: int = typer.Option(4, "--crop-padding", help="Padding in pixels for the random crop."),
+    channels_last: bool = typer.Option(
+        True, "--channels-last/--no-channels-last", help="NHWC memory layout (faster on CPU)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    force: bool = typer.Option(False, "--force", help="Discard whatever --out holds and start over."),
+    save_every: float = typer.Option(
+        120.0, "--save-every", help="Seconds between mid-epoch saves of the training state."
+    ),
+    threads: int | None = ThreadsOption,
+) -> None:
+    """Train a skip-resilient ResNet with Stochastic Depth; resumable with --resume."""
+    set_threads(threads)
+    cfg = TrainConfig(
+        arch=arch, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
+        sd_pl=sd_pl, sd_mode=sd_mode, seed=seed, val_size=val_size, split_seed=split_seed,
+        limit_train=limit_train, augment=augment, crop_padding=crop_padding, flip=augment,
+        channels_last=channels_last,
+    )  # fmt: skip
+    train(cfg, out, data_dir=data_dir, resume=resume, force=force, save_every_s=save_every)

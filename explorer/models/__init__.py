@@ -1,0 +1,49 @@
+"""Model registry: architectures by name, like timm's `register_model`.
+
+`create_model("resnet56", in_channels=1, num_classes=10)`; any `resnet<6n+2>` name works.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import torch.nn as nn
+
+from explorer.errors import ConfigError
+from explorer.models.resnet import GatedResNet, check_skip
+
+__all__ = ["GatedResNet", "check_skip", "create_model", "register_model", "MODEL_FAMILIES"]
+
+# family name -> factory(depth, in_channels, num_classes)
+MODEL_FAMILIES: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(family: str):
+    """Decorator: register a factory `(depth, in_channels, num_classes) -> nn.Module`."""
+
+    def wrap(fn):
+        MODEL_FAMILIES[family] = fn
+        return fn
+
+    return wrap
+
+
+@register_model("resnet")
+def _resnet(depth: int, in_channels: int, num_classes: int) -> GatedResNet:
+    return GatedResNet(depth, in_channels=in_channels, num_classes=num_classes)
+
+
+def parse_arch(arch: str) -> tuple[str, int]:
+    """'resnet56' → ('resnet', 56)."""
+    m = re.fullmatch(r"([a-z]+)(\d+)", arch.strip().lower())
+    if not m or m.group(1) not in MODEL_FAMILIES:
+        raise ConfigError(
+            f"unknown architecture {arch!r}: use resnet<depth> with depth 6n+2, e.g. resnet20, resnet56, resnet110"
+        )
+    return m.group(1), int(m.group(2))
+
+
+def create_model(arch: str, *, in_channels: int = 3, num_classes: int = 10) -> nn.Module:
+    family, depth = parse_arch(arch)
+    return MODEL_FAMILIES[family](depth, in_channels, num_classes)

@@ -1,0 +1,163 @@
+"""CIFAR-style ResNet (He et al. 2016) of depth 6n+2 with weightless gates on skippable blocks.
+
+Three stages of n basic blocks each (16, 32, 64 channels); the shortcut of a block that changes
+shape is parameter-free ("option A": stride-2 subsampling and zero channels), so a skipped
+block is exactly the identity and a dropped block in Stochastic Depth training is too.
+
+Skippable blocks are all but the first block of each stage: B_s = 3n − 3 gates, in block
+order. `forward(x, skip)` takes a length-B_s vector, 1 = execute, 0 = skip. The gates hold no
+parameters; in "python" mode they are plain `if`s (eager, exact), in "cond" mode each one is a
+`torch.cond`, so `torch.export` sees real control flow for compilation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from explorer.errors import ConfigError
+
+
+class BasicBlock(nn.Module):
+    """relu(shortcut(x) + bn2(conv2(relu(bn1(conv1(x))))))."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.stride = stride
+        self.extra_channels = planes - in_planes
+
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.extra_channels:
+            half = self.extra_channels // 2
+            x = F.pad(x, (0, 0, 0, 0, half, self.extra_channels - half))
+        return x
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.shortcut(x) + self.residual(x))
+
+
+def _skip_branch(x: torch.Tensor) -> torch.Tensor:
+    # torch.cond branches must not return an input alias
+    return x.clone()
+
+
+class GatedResNet(nn.Module):
+    """CIFAR ResNet whose skippable blocks are gated by an input skip vector."""
+
+    def __init__(
+        self,
+        depth: int,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        widths: Sequence[int] = (16, 32, 64),
+    ):
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ConfigError(f"ResNet depth must be 6n+2 with n ≥ 1 (20, 32, 44, 56, 110, …), got {depth}")
+        n = (depth - 2) // 6
+        self.depth = depth
+        self.blocks_per_stage = n
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        blocks: list[BasicBlock] = []
+        gate_of_block: list[int] = []
+        in_planes = widths[0]
+        for stage, planes in enumerate(widths):
+            for i in range(n):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(BasicBlock(in_planes, planes, stride))
+                in_planes = planes
+                # first block of each stage is never gated: it sets the stage's shape
+                gate_of_block.append(-1 if i == 0 else sum(g >= 0 for g in gate_of_block))
+        self.blocks = nn.ModuleList(blocks)
+        self.fc = nn.Linear(in_planes, num_classes)
+        self.gate_of_block = gate_of_block
+        self.gated_blocks = [b for b, g in enumerate(gate_of_block) if g >= 0]
+        self.gate_mode = "python"
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def num_gates(self) -> int:
+        """B_s: the number of skippable blocks (= entries of the skip vector)."""
+        return len(self.gated_blocks)
+
+    @property
+    def num_blocks(self) -> int:
+        """L: all residual blocks, gated or not."""
+        return len(self.blocks)
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn1(self.conv1(x)))
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | Sequence[int] | str | None = None) -> torch.Tensor:
+        """Logits for images x (N×C×H×W); `skip` = None executes every block."""
+        if self.gate_mode == "cond":
+            return self._forward_cond(x, skip)
+        bits = None if skip is None else check_skip(skip, self.num_gates)
+        x = self.stem(x)
+        for block, gate in zip(self.blocks, self.gate_of_block):
+            if gate >= 0 and bits is not None and not bits[gate]:
+                continue
+            x = block(x)
+        return self.head(x)
+
+    def _forward_cond(self, x: torch.Tensor, skip) -> torch.Tensor:
+        # Export path: the skip vector is a tensor input and every gate a torch.cond.
+        if not isinstance(skip, torch.Tensor):
+            skip = torch.tensor(check_skip(skip, self.num_gates), dtype=torch.int32)
+        x = self.stem(x)
+        for block, gate in zip(self.blocks, self.gate_of_block):
+            if gate < 0:
+                x = block(x)
+            else:
+                x = torch.cond(skip[gate] != 0, block, _skip_branch, (x,))
+        return self.head(x)
+
+
+def check_skip(skip, num_gates: int) -> list[int]:
+    """Validate a skip vector (sequence, tensor or bit string like '110111') → list of 0/1."""
+    if isinstance(skip, str):
+        if any(c not in "01" for c in skip):
+            raise ConfigError(f"skip string {skip!r} must contain only '0' and '1'")
+        bits = [int(c) for c in skip]
+    elif isinstance(skip, torch.Tensor):
+        if skip.dim() != 1:
+            raise ConfigError(f"skip vector must be 1-D, got shape {tuple(skip.shape)}")
+        bits = [int(v) for v in skip.tolist()]
+        if skip.is_floating_point() and any(float(v) != int(v) for v in skip.tolist()):
+            raise ConfigError(f"skip vector must hold 0/1 values, got {skip.tolist()}")
+    else:
+        try:
+            bits = [int(v) for v in skip]
+            if any(float(v) != int(v) for v in skip):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(f"skip vector must be a sequence of 0/1 values, got {skip!r}") from None
+    if len(bits) != num_gates:
+        raise ConfigError(
+            f"skip vector has {len(bits)} entries but the model has {num_gates} skippable blocks "
+            f"(one bit per block in block order, 1 = execute, 0 = skip)"
+        )
+    if any(b not in (0, 1) for b in bits):
+        raise ConfigError(f"skip vector must hold only 0 and 1 (1 = execute, 0 = skip), got {bits}")
+    return bits

@@ -1,0 +1,365 @@
+"""Stochastic Depth training (Huang et al. 2016) with exact resume.
+
+Survival probability of residual block l (1-based, over all L blocks): p_l = 1 − (l/L)(1 − p_L).
+A dropped block is the identity (its parameter-free shortcut), which is what a skipped block
+is at inference, so a Stochastic Depth model has seen every skip pattern's kind during training.
+
+Scaling convention ("inverse" scaling): during training a kept residual branch is multiplied
+by 1/p_l; at inference nothing is scaled. The full-depth model is therefore the plain ResNet,
+and skipping a block at inference just leaves out its residual, exactly as a drop did in training.
+(Huang et al. instead scale by p_l at test time; the two are equivalent in expectation.)
+
+Resume: training state (weights, SGD momentum, RNG state, progress) is written after every
+epoch and every `save_every_s` seconds inside an epoch, atomically, in safetensors + JSON.
+Every random draw of an epoch comes from one generator seeded by (seed, epoch), so a resumed
+run sees the same batches and drops as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from explorer.checkpoint import (
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    load_checkpoint,
+    save_checkpoint,
+    save_tensors_atomic,
+    write_json_atomic,
+)
+from explorer.data import DataSplits, iterate_batches, load_dataset, num_batches
+from explorer.errors import TrainingError
+from explorer.evaluate import accuracy
+from explorer.models import create_model
+
+STATE_TENSORS = "train_state.safetensors"
+STATE_JSON = "train_state.json"
+# The step schedule as (fraction of epochs from which it applies, learning-rate factor).
+STEP_SCHEDULE = ((0.0, 1.0), (0.5, 0.1), (0.85, 0.001))
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (stored in the checkpoint metadata)."""
+
+    arch: str = "resnet20"
+    dataset: str = "fashion-mnist"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "step"
+    sd_pl: float = 0.5
+    sd_mode: str = "batch"
+    seed: int = 0
+    val_size: int = 5000
+    split_seed: int = 0
+    limit_train: int | None = None
+    augment: bool = True
+    crop_padding: int = 4
+    flip: bool = True
+    channels_last: bool = True
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise TrainingError(f"--epochs must be at least 1, got {self.epochs}")
+        if not 0.0 < self.sd_pl <= 1.0:
+            raise TrainingError(f"--sd-pl must be in (0, 1], got {self.sd_pl} (1 = standard training)")
+        if self.schedule not in ("step", "cosine"):
+            raise TrainingError(f"--schedule must be 'step' or 'cosine', got {self.schedule!r}")
+        if self.sd_mode not in ("batch", "sample"):
+            raise TrainingError(f"--sd-mode must be 'batch' or 'sample', got {self.sd_mode!r}")
+        if self.batch_size < 2:
+            raise TrainingError(f"--batch-size must be at least 2 (BatchNorm), got {self.batch_size}")
+
+
+def survival_probabilities(num_blocks: int, p_last: float) -> list[float]:
+    """p_l = 1 − (l/L)(1 − p_L) for l = 1..L (the linear decay rule of Huang et al.)."""
+    return [1.0 - (block / num_blocks) * (1.0 - p_last) for block in range(1, num_blocks + 1)]
+
+
+def learning_rate(cfg: TrainConfig, epoch: int, progress_in_epoch: float = 0.0) -> float:
+    """Learning rate at `epoch` (0-based): step schedule per epoch, or cosine per iteration."""
+    if cfg.schedule == "cosine":
+        t = (epoch + progress_in_epoch) / cfg.epochs
+        return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * t))
+    frac = epoch / cfg.epochs
+    factor = [f for start, f in STEP_SCHEDULE if frac >= start - 1e-12][-1]
+    return cfg.lr * factor
+
+
+def sd_forward(
+    model: nn.Module,
+    x: torch.Tensor,
+    survival: list[float],
+    generator: torch.Generator,
+    per_sample: bool = False,
+) -> torch.Tensor:
+    """Training forward pass with Stochastic Depth (inverse scaling of kept residuals)."""
+    x = model.stem(x)
+    for block, p in zip(model.blocks, survival):
+        if p >= 1.0:
+            x = block(x)
+        elif per_sample:
+            keep = (torch.rand(x.shape[0], 1, 1, 1, generator=generator) < p).to(x.dtype)
+            x = F.relu(block.shortcut(x) + block.residual(x) * (keep / p))
+        elif float(torch.rand((), generator=generator)) < p:
+            x = F.relu(block.shortcut(x) + block.residual(x) * (1.0 / p))
+        else:
+            # dropped for this mini-batch: the block is its shortcut (input is post-ReLU, so relu is a no-op)
+            x = block.shortcut(x)
+    return model.head(x)
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _save_state(out: Path, model, opt, cfg, epoch, batch, gen, history, stats, elapsed) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    names = {p: n for n, p in model.named_parameters()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            buf = opt.state.get(p, {}).get("momentum_buffer")
+            if buf is not None:
+                tensors[f"momentum.{names[p]}"] = buf
+    tensors["rng.epoch"] = gen.get_state()
+    save_tensors_atomic(out / STATE_TENSORS, tensors)
+    write_json_atomic(
+        out / STATE_JSON,
+        {
+            "config": asdict(cfg),
+            "epoch": epoch,
+            "batch": batch,
+            "history": history,
+            "epoch_stats": stats,
+            "elapsed_s": elapsed,
+        },
+    )
+
+
+def _load_state(out: Path, model, opt) -> tuple[dict, torch.Tensor]:
+    try:
+        tensors = load_file(str(out / STATE_TENSORS))
+        state = json.loads((out / STATE_JSON).read_text())
+    except (SafetensorError, OSError, ValueError) as e:
+        raise TrainingError(
+            f"cannot resume from {out} ({e}): the saved training state is corrupt; "
+            "start again without --resume and with --force"
+        ) from None
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    params = dict(model.named_parameters())
+    for k, v in tensors.items():
+        if k.startswith("momentum."):
+            opt.state[params[k[9:]]]["momentum_buffer"] = v.clone()
+    return state, tensors["rng.epoch"]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    resume: bool = False,
+    force: bool = False,
+    save_every_s: float = 120.0,
+    console: Console | None = None,
+    data: DataSplits | None = None,
+) -> Path:
+    """Train per `cfg` into `out_dir` (a checkpoint directory); returns it.
+
+    `resume` continues an interrupted run in `out_dir` from its last saved state; `force`
+    discards whatever is there. Ctrl-C or SIGTERM save the state before stopping.
+    """
+    cfg.validate()
+    console = console or Console()
+    out = Path(out_dir)
+    has_state = (out / STATE_JSON).exists()
+    finished = (out / METADATA_FILE).exists() and not has_state
+    if finished and resume and not force:
+        console.print(f"[green]{out} already holds the finished checkpoint; nothing to resume.")
+        return out
+    if (has_state or finished) and not resume and not force:
+        raise TrainingError(
+            f"{out} already holds a {'training run' if has_state else 'checkpoint'}: "
+            "pass --resume to continue it or --force to start over"
+        )
+    if force:
+        for name in (STATE_TENSORS, STATE_JSON, WEIGHTS_FILE, METADATA_FILE):
+            (out / name).unlink(missing_ok=True)
+        has_state = False
+    out.mkdir(parents=True, exist_ok=True)
+
+    if data is None:
+        data = load_dataset(
+            cfg.dataset, data_dir, val_size=cfg.val_size, split_seed=cfg.split_seed, limit_train=cfg.limit_train
+        )
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.arch, in_channels=data.in_channels, num_classes=data.num_classes)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = _optimizer(model, cfg)
+    survival = survival_probabilities(model.num_blocks, cfg.sd_pl)
+
+    start_epoch, start_batch, history, stats, elapsed, saved_rng = 0, 0, [], None, 0.0, None
+    if has_state and resume:
+        state, saved_rng = _load_state(out, model, opt)
+        saved_cfg = state["config"]
+        diff = [f.name for f in fields(cfg) if saved_cfg.get(f.name) != getattr(cfg, f.name)]
+        if diff:
+            raise TrainingError(
+                f"cannot resume {out}: it was started with different settings ({', '.join(diff)}); "
+                "use the same options, or --force to start over"
+            )
+        start_epoch, start_batch = state["epoch"], state["batch"]
+        history, stats, elapsed = state["history"], state["epoch_stats"], state["elapsed_s"]
+        console.print(f"Resuming {out} at epoch {start_epoch + 1}, batch {start_batch}")
+
+    n_train = len(data.train_y)
+    steps = num_batches(n_train, cfg.batch_size, drop_last=True)
+
+    def on_signal(signum, frame):
+        raise _Interrupted()
+
+    old_handler = signal.signal(signal.SIGTERM, on_signal)
+    epoch, batch, gen = start_epoch, start_batch, None
+    t_mark = time.perf_counter()
+    last_save = t_mark
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            for epoch in range(start_epoch, cfg.epochs):
+                gen = _epoch_generator(cfg.seed, epoch)
+                order = torch.randperm(n_train, generator=gen)
+                if epoch == start_epoch and saved_rng is not None and start_batch > 0:
+                    gen.set_state(saved_rng)
+                else:
+                    start_batch, stats = 0, None
+                stats = stats or {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
+                batch = start_batch
+                task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, completed=batch, info="")
+                model.train()
+                batches = iterate_batches(
+                    data.train_x, data.train_y, cfg.batch_size, mean=data.mean, std=data.std, order=order,
+                    augment=cfg.augment, pad=cfg.crop_padding, flip=cfg.flip, generator=gen,
+                    channels_last=cfg.channels_last, drop_last=True, start=start_batch,
+                )  # fmt: skip
+                t_epoch = time.perf_counter()
+                for xb, yb in batches:
+                    lr = learning_rate(cfg, epoch, batch / steps)
+                    for group in opt.param_groups:
+                        group["lr"] = lr
+                    logits = sd_forward(model, xb, survival, gen, per_sample=cfg.sd_mode == "sample")
+                    loss = F.cross_entropy(logits, yb)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    batch += 1
+                    stats["loss_sum"] += loss.item() * len(yb)
+                    stats["correct"] += int((logits.argmax(1) == yb).sum())
+                    stats["seen"] += len(yb)
+                    now = time.perf_counter()
+                    stats["time_s"] += now - t_epoch
+                    elapsed += now - t_epoch
+                    t_epoch = now
+                    progress.update(
+                        task,
+                        completed=batch,
+                        info=f"loss {stats['loss_sum'] / stats['seen']:.3f} "
+                        f"acc {100 * stats['correct'] / stats['seen']:.1f}% "
+                        f"{stats['seen'] / max(stats['time_s'], 1e-9):.0f} img/s lr {lr:.4g}",
+                    )
+                    if now - last_save > save_every_s and batch < steps:
+                        _save_state(out, model, opt, cfg, epoch, batch, gen, history, stats, elapsed)
+                        last_save = now
+                progress.remove_task(task)
+                val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
+                record = {
+                    "epoch": epoch + 1,
+                    "lr": learning_rate(cfg, epoch),
+                    "train_loss": stats["loss_sum"] / max(stats["seen"], 1),
+                    "train_acc": stats["correct"] / max(stats["seen"], 1),
+                    "val_acc": val_acc,
+                    "time_s": stats["time_s"],
+                    "img_per_s": stats["seen"] / max(stats["time_s"], 1e-9),
+                }
+                history.append(record)
+                console.print(
+                    f"epoch {epoch + 1}/{cfg.epochs}  loss {record['train_loss']:.4f}  "
+                    f"train {100 * record['train_acc']:.2f}%  val {100 * val_acc:.2f}%  "
+                    f"{record['img_per_s']:.0f} img/s  {record['time_s']:.0f} s"
+                )
+                stats, start_batch, saved_rng, batch = None, 0, None, 0
+                _save_state(out, model, opt, cfg, epoch + 1, 0, gen, history, stats, elapsed)
+                last_save = time.perf_counter()
+    except (KeyboardInterrupt, _Interrupted):
+        if gen is not None and batch > 0 and stats is not None:
+            _save_state(out, model, opt, cfg, epoch, batch, gen, history, stats, elapsed)
+        raise TrainingError(
+            f"interrupted at epoch {epoch + 1}, batch {batch}; progress is saved in {out}: "
+            "run the same command with --resume to continue"
+        ) from None
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+
+    model.eval()
+    val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
+    test_acc = accuracy(model, data.test_x, data.test_y, mean=data.mean, std=data.std)
+    seen = sum(h["img_per_s"] * h["time_s"] for h in history)
+    meta = {
+        "arch": cfg.arch,
+        "depth": model.depth,
+        "in_channels": data.in_channels,
+        "num_classes": data.num_classes,
+        "dataset": data.describe(),
+        "training": {
+            **asdict(cfg),
+            "method": "stochastic-depth" if cfg.sd_pl < 1 else "standard",
+            "survival": [round(p, 6) for p in survival],
+            "scaling": "inverse: kept residuals scaled by 1/p_l in training; no scaling at inference",
+            "wall_time_s": round(elapsed, 1),
+            "throughput_img_s": round(seen / max(elapsed, 1e-9), 1),
+            "threads": torch.get_num_threads(),
+            "history": history,
+        },
+        "accuracy": {"val": val_acc, "test": test_acc},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    save_checkpoint(out, model.to(memory_format=torch.contiguous_format), meta)
+    (out / STATE_TENSORS).unlink(missing_ok=True)
+    (out / STATE_JSON).unlink(missing_ok=True)
+    load_checkpoint(out)  # the file we wrote must load: fail here, not in a later command
+    console.print(
+        f"[green]saved {out}[/]: val {100 * val_acc:.2f}%  test {100 * test_acc:.2f}% (all blocks), "
+        f"{elapsed / 60:.1f} min"
+    )
+    return out

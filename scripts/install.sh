@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install skip-explorer into the current Python, with everything it needs:
+#   - Fashion-MNIST, the default data set (Debian package dataset-fashion-mnist), when apt-get exists;
+#   - PyTorch 2.13.0 (CPU wheel) unless a torch is already installed;
+#   - this project, editable, so that the reference checkpoints in models/ are found.
+# Usage: scripts/install.sh [--test]   (--test adds the test and lint tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras=""
+if [ "${1:-}" = "--test" ]; then extras="[test]"; fi
+
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null; } \
+    || echo "warning: could not install dataset-fashion-mnist; explorer will download Fashion-MNIST instead" >&2
+fi
+
+python3 -m pip --version >/dev/null
+if ! python3 -c "import torch" >/dev/null 2>&1; then
+  python3 -m pip install -q torch==2.13.0
+fi
+python3 -m pip install -q -e ".${extras}"
+command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+echo "skip-explorer installed: run 'explorer --help'"

@@ -1,0 +1,102 @@
+"""The `explorer` command: help, user errors without tracebacks, and the commands end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from explorer.checkpoint import save_checkpoint
+from explorer.models import create_model
+
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+def run(*args, check=False):
+    proc = subprocess.run(
+        [sys.executable, "-m", "explorer.cli", *args], capture_output=True, text=True, env=ENV, timeout=600
+    )
+    if check and proc.returncode:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_help_lists_every_command_with_its_purpose():
+    out = run("--help", check=True).stdout
+    for cmd in ("train", "evaluate", "info", "demo"):
+        assert cmd in out
+    assert "Stochastic Depth" in out
+    assert "--sd-pl" in run("train", "--help", check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, fmnist):
+    torch.manual_seed(0)
+    model = create_model("resnet20", in_channels=1).eval()
+    meta = {
+        "arch": "resnet20",
+        "in_channels": 1,
+        "num_classes": 10,
+        "dataset": fmnist.describe(),
+        "training": {"sd_pl": 0.5, "method": "stochastic-depth", "epochs": 0, "seed": 0},
+        "accuracy": {"val": 0.1, "test": 0.1},
+    }
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "c", model, meta)
+
+
+def test_evaluate_prints_accuracy(ckpt):
+    out = run("evaluate", "--checkpoint", str(ckpt), "--skip", "110111", "--limit", "200", check=True).stdout
+    assert "skip=110111 val[200]: accuracy" in out
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--skip", "11011"], "skip vector has 5 entries but the model has 6 skippable blocks"),
+        (["--skip", "11x111"], "must contain only '0' and '1'"),
+        (["--split", "train2"], "unknown split"),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(ckpt, args, message):
+    proc = run("evaluate", "--checkpoint", str(ckpt), "--limit", "10", *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_checkpoint_is_one_clear_error(tmp_path):
+    proc = run("evaluate", "--checkpoint", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "no checkpoint at" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_info_shows_the_metadata(ckpt):
+    out = run("info", "--checkpoint", str(ckpt), check=True).stdout
+    assert "resnet20" in out and "fashion-mnist" in out and "6 gates" in out
+
+
+def test_train_creates_checkpoint_from_the_command_line(tmp_path):
+    out = tmp_path / "x"
+    run(
+        "train",
+        "--arch",
+        "resnet14",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "256",
+        "--batch-size",
+        "64",
+        "--out",
+        str(out),
+        check=True,
+    )
+    assert (out / "model.safetensors").is_file() and (out / "metadata.json").is_file()
+    proc = run("train", "--arch", "resnet14", "--epochs", "1", "--out", str(out))
+    assert proc.returncode == 2 and "--resume" in proc.stderr
+
+
+def test_demo_runs_on_a_given_checkpoint(ckpt):
+    out = run("demo", "--checkpoint", str(ckpt), "--limit", "100", check=True).stdout
+    assert "111111" in out and "011111" in out and "111110" in out

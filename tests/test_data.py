@@ -1,0 +1,379 @@
+"""Data loaders against the real Fashion-MNIST and small files generated in the official formats."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import struct
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from explorer import data as D
+from explorer.errors import DataError
+
+# ---------------------------------------------------------------------------------------------
+# Fashion-MNIST (real data)
+
+
+def test_fashion_mnist_splits(fmnist):
+    assert fmnist.train_x.shape == (55000, 28, 28, 1) and fmnist.train_x.dtype == torch.uint8
+    assert fmnist.val_x.shape == (5000, 28, 28, 1)
+    assert fmnist.test_x.shape == (10000, 28, 28, 1)
+    assert fmnist.num_classes == 10 and fmnist.in_channels == 1 and fmnist.image_size == (28, 28)
+    assert set(fmnist.val_y.tolist()) == set(range(10))
+    # normalisation from the training part: about 0.286 / 0.353 for Fashion-MNIST
+    assert abs(fmnist.mean[0] - 0.286) < 0.01 and abs(fmnist.std[0] - 0.353) < 0.01
+
+
+def test_validation_split_is_seeded_and_disjoint(fmnist):
+    raw = D.read_fashion_mnist(None, False)
+    again = D.load_dataset("fashion-mnist", split_seed=0)
+    assert torch.equal(again.val_x, fmnist.val_x)
+    other = D.load_dataset("fashion-mnist", split_seed=1)
+    assert not torch.equal(other.val_y, fmnist.val_y)
+    # every training image is used exactly once across train and val
+    perm = torch.randperm(60000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(fmnist.val_y, raw.train_y[perm[:5000]])
+    assert torch.equal(fmnist.train_y, raw.train_y[perm[5000:]])
+    assert torch.equal(fmnist.test_y, raw.test_y)
+
+
+def test_limit_train_keeps_normalisation(fmnist):
+    small = D.load_dataset("fashion-mnist", limit_train=300)
+    assert len(small.train_y) == 300 and small.mean == fmnist.mean and len(small.val_y) == 5000
+
+
+def test_fashion_mnist_from_data_dir_raw_and_gz(tmp_path):
+    for path in D.DEBIAN_FASHION_MNIST.glob("*.gz"):
+        if path.name.startswith("train"):
+            shutil.copy(path, tmp_path / path.name)  # gzipped
+        else:
+            (tmp_path / path.stem).write_bytes(gzip.decompress(path.read_bytes()))  # unpacked
+    raw = D.read_fashion_mnist(tmp_path, False)
+    assert raw.train_x.shape == (60000, 28, 28, 1) and raw.test_x.shape == (10000, 28, 28, 1)
+
+
+def test_truncated_fashion_mnist_names_the_file(tmp_path):
+    for path in D.DEBIAN_FASHION_MNIST.glob("*.gz"):
+        shutil.copy(path, tmp_path / path.name)
+    victim = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    victim.write_bytes(victim.read_bytes()[:-100])
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz.*(truncated|corrupt)"):
+        D.read_fashion_mnist(tmp_path, False)
+
+
+def test_fashion_mnist_with_wrong_content_fails_checksum(tmp_path):
+    for path in D.DEBIAN_FASHION_MNIST.glob("*.gz"):
+        shutil.copy(path, tmp_path / path.name)
+    victim = tmp_path / "train-labels-idx1-ubyte.gz"
+    content = bytearray(gzip.decompress(victim.read_bytes()))
+    content[100] = (content[100] + 1) % 10
+    victim.write_bytes(gzip.compress(bytes(content)))
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte.gz.*sha256"):
+        D.read_fashion_mnist(tmp_path, False)
+
+
+def test_missing_fashion_mnist_files_are_named(tmp_path):
+    shutil.copy(D.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz", tmp_path)
+    with pytest.raises(DataError, match="lacks Fashion-MNIST file.*t10k-images"):
+        D.read_fashion_mnist(tmp_path, False)
+    with pytest.raises(DataError, match="no Fashion-MNIST idx files"):
+        D.read_fashion_mnist(tmp_path / "empty", False)
+
+
+def test_idx_reader_on_generated_files(tmp_path):
+    arr = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    blob = struct.pack(">BBBB", 0, 0, 0x08, 3) + struct.pack(">III", 2, 3, 4) + arr.tobytes()
+    (tmp_path / "a").write_bytes(blob)
+    (tmp_path / "a.gz").write_bytes(gzip.compress(blob))
+    assert np.array_equal(D.read_idx(tmp_path / "a"), arr)
+    assert np.array_equal(D.read_idx(tmp_path / "a.gz", hashlib.sha256(blob).hexdigest()), arr)
+    (tmp_path / "short").write_bytes(blob[:-1])
+    with pytest.raises(DataError, match="short.*truncated"):
+        D.read_idx(tmp_path / "short")
+    (tmp_path / "magic").write_bytes(b"\x01" + blob[1:])
+    with pytest.raises(DataError, match="magic"):
+        D.read_idx(tmp_path / "magic")
+
+
+def test_unknown_dataset_lists_choices():
+    with pytest.raises(DataError, match="cifar10.*fashion-mnist"):
+        D.load_dataset("imagenet")
+
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR: files generated in exactly the official formats
+
+
+def _images(n, seed):
+    return np.random.default_rng(seed).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+
+
+def _rows(images):
+    """Official row layout: the 1024 red, then green, then blue values of each image."""
+    return images.transpose(0, 3, 1, 2).reshape(len(images), 3072)
+
+
+def make_cifar10_bin(folder, n=7):
+    d = folder / "cifar-10-batches-bin"
+    d.mkdir(parents=True)
+    truth = []
+    for i, name in enumerate([f"data_batch_{k}.bin" for k in range(1, 6)] + ["test_batch.bin"]):
+        x = _images(n, i)
+        y = np.arange(n, dtype=np.uint8) % 10
+        (d / name).write_bytes(np.concatenate([y[:, None], _rows(x)], 1).tobytes())
+        truth.append((x, y))
+    (d / "batches.meta.txt").write_text("\n".join(f"class{c}" for c in range(10)) + "\n\n")
+    return truth
+
+
+def make_cifar100_bin(folder, n=9):
+    d = folder / "cifar-100-binary"
+    d.mkdir(parents=True)
+    truth = []
+    for i, name in enumerate(["train.bin", "test.bin"]):
+        x = _images(n, 10 + i)
+        fine = (np.arange(n, dtype=np.uint8) * 11) % 100
+        coarse = fine // 5
+        (d / name).write_bytes(np.concatenate([coarse[:, None], fine[:, None], _rows(x)], 1).tobytes())
+        truth.append((x, fine))
+    (d / "fine_label_names.txt").write_text("\n".join(f"f{c}" for c in range(100)))
+    (d / "coarse_label_names.txt").write_text("\n".join(f"c{c}" for c in range(20)))
+    return truth
+
+
+def make_cifar_py(folder, kind, n=6):
+    """Python version: protocol-2 pickles of dicts holding a uint8 N×3072 array and label lists."""
+    sub, train, label_key, meta, names_key, classes = {
+        "cifar10": ("cifar-10-batches-py", [f"data_batch_{k}" for k in range(1, 6)], "labels", "batches.meta", "label_names", 10),
+        "cifar100": ("cifar-100-python", ["train"], "fine_labels", "meta", "fine_label_names", 100),
+    }[kind]  # fmt: skip
+    test = "test_batch" if kind == "cifar10" else "test"
+    d = folder / sub
+    d.mkdir(parents=True)
+    truth = []
+    for i, name in enumerate(train + [test]):
+        x = _images(n, 20 + i)
+        y = [int(v) for v in (np.arange(n) * 7) % classes]
+        batch = {
+            "batch_label": f"batch {i}",
+            label_key: y,
+            "data": _rows(x),
+            "filenames": [f"{j}.png" for j in range(n)],
+        }
+        if kind == "cifar100":
+            batch["coarse_labels"] = [v // 5 for v in y]
+        (d / name).write_bytes(pickle.dumps(batch, protocol=2))
+        truth.append((x, np.array(y)))
+    (d / meta).write_bytes(pickle.dumps({names_key: [f"n{c}" for c in range(classes)]}, protocol=2))
+    return truth
+
+
+def _check(raw, truth):
+    train = truth[:-1]
+    assert torch.equal(raw.train_x, torch.from_numpy(np.concatenate([t[0] for t in train])))
+    assert raw.train_y.tolist() == np.concatenate([t[1] for t in train]).astype(int).tolist()
+    assert torch.equal(raw.test_x, torch.from_numpy(truth[-1][0]))
+    assert raw.test_y.tolist() == truth[-1][1].astype(int).tolist()
+
+
+def test_cifar10_binary_folder(tmp_path):
+    truth = make_cifar10_bin(tmp_path)
+    raw = D.read_cifar10(tmp_path, False)
+    _check(raw, truth)
+    assert raw.classes == [f"class{c}" for c in range(10)]
+
+
+def test_cifar100_binary_folder_uses_fine_labels(tmp_path):
+    truth = make_cifar100_bin(tmp_path)
+    raw = D.read_cifar100(tmp_path, False)
+    _check(raw, truth)
+    assert len(raw.classes) == 100 and raw.classes[0] == "f0"
+
+
+@pytest.mark.parametrize("kind", ["cifar10", "cifar100"])
+def test_cifar_python_folder_with_restricted_unpickler(tmp_path, kind):
+    truth = make_cifar_py(tmp_path, kind)
+    raw = D.DATASETS[kind](tmp_path, False)
+    _check(raw, truth)
+    assert raw.classes[:2] == ["n0", "n1"]
+
+
+def test_cifar_python_refuses_code_in_pickles(tmp_path):
+    make_cifar_py(tmp_path, "cifar10")
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(pickle.dumps({"data": Evil()}, protocol=2))
+    with pytest.raises(DataError, match="data_batch_3.*refusing to load"):
+        D.read_cifar10(tmp_path, False)
+    assert not (tmp_path / "pwned").exists()
+
+
+def _tar(folder, sub, archive):
+    with tarfile.open(folder / archive, "w:gz") as tar:
+        tar.add(folder / sub, arcname=sub)
+    shutil.rmtree(folder / sub)
+    return D.md5_of(folder / archive)
+
+
+def test_cifar_archives_are_read_without_extracting(tmp_path):
+    truth = make_cifar10_bin(tmp_path)
+    md5 = _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz")
+    spec = dataclasses.replace(D.CIFAR10, bin_md5=md5)  # our generated archive, not the official one
+    _check(D.read_cifar(spec, tmp_path, False), truth)
+    assert not (tmp_path / "cifar-10-batches-bin").exists()
+
+    py_dir = tmp_path / "py"
+    truth = make_cifar_py(py_dir, "cifar100")
+    md5 = _tar(py_dir, "cifar-100-python", "cifar-100-python.tar.gz")
+    _check(D.read_cifar(dataclasses.replace(D.CIFAR100, py_md5=md5), py_dir, False), truth)
+
+
+def test_cifar_archive_with_wrong_md5_is_rejected(tmp_path):
+    make_cifar10_bin(tmp_path)
+    _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz")
+    with pytest.raises(DataError, match="cifar-10-binary.tar.gz fails its md5 check"):
+        D.read_cifar10(tmp_path, False)
+
+
+def test_truncated_cifar_binary_names_the_file(tmp_path):
+    make_cifar10_bin(tmp_path)
+    victim = tmp_path / "cifar-10-batches-bin" / "data_batch_2.bin"
+    victim.write_bytes(victim.read_bytes()[:-5])
+    with pytest.raises(DataError, match="data_batch_2.bin.*truncated"):
+        D.read_cifar10(tmp_path, False)
+
+
+def test_missing_cifar_names_what_to_put_where(tmp_path):
+    with pytest.raises(DataError, match="cifar-10-binary.tar.gz or cifar-10-python.tar.gz"):
+        D.read_cifar10(tmp_path, False)
+
+
+def test_cifar10_through_load_dataset(tmp_path):
+    make_cifar10_bin(tmp_path, n=40)
+    splits = D.load_dataset("cifar10", tmp_path, val_size=50)
+    assert splits.in_channels == 3 and splits.image_size == (32, 32) and splits.num_classes == 10
+    assert len(splits.train_y) == 150 and len(splits.val_y) == 50 and len(splits.test_y) == 40
+
+
+# ---------------------------------------------------------------------------------------------
+# npz
+
+
+def test_npz_with_and_without_test_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (100, 12, 12, 3), dtype=np.uint8)
+    y = rng.integers(0, 4, 100)
+    np.savez(tmp_path / "with.npz", x=x, y=y, x_test=x[:10], y_test=y[:10], classes=np.array(["a", "b", "c", "d"]))
+    s = D.load_dataset("npz", tmp_path / "with.npz", val_size=20)
+    assert (len(s.train_y), len(s.val_y), len(s.test_y)) == (80, 20, 10)
+    assert s.classes == ["a", "b", "c", "d"] and s.in_channels == 3
+    np.savez(tmp_path / "grey.npz", x=x[..., 0], y=y)
+    s = D.load_dataset("npz", tmp_path / "grey.npz", val_size=20)
+    assert s.in_channels == 1 and len(s.test_y) == 10 and len(s.train_y) + len(s.val_y) == 90
+
+
+@pytest.mark.parametrize(
+    "arrays,match",
+    [
+        ({"y": np.zeros(3, int)}, "lacks the array 'x'"),
+        ({"x": np.zeros((3, 4, 4, 1), np.float32), "y": np.zeros(3, int)}, "'x' must be uint8"),
+        ({"x": np.zeros((3, 4, 4, 1), np.uint8), "y": np.zeros(2, int)}, "'y' must be 3 integer labels"),
+        ({"x": np.zeros((3, 4, 4, 1), np.uint8), "y": np.zeros(3, int), "x_test": np.zeros((1, 4, 4, 1), np.uint8)}, "both x_test and y_test"),
+    ],
+)  # fmt: skip
+def test_bad_npz_is_a_clear_error(tmp_path, arrays, match):
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(DataError, match=match):
+        D.read_npz(tmp_path / "d.npz")
+
+
+def test_npz_never_unpickles(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.array([object()], dtype=object), y=np.zeros(1, int))
+    with pytest.raises(DataError, match="cannot read"):
+        D.read_npz(tmp_path / "d.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="junk.npz"):
+        D.read_npz(tmp_path / "junk.npz")
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches and augmentation
+
+
+def test_random_crop_is_a_window_of_the_padded_image():
+    x = torch.randint(0, 255, (16, 8, 8, 2), dtype=torch.uint8)
+    out = D.random_crop_flip(x, pad=2, flip=True, generator=torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(x, (0, 0, 2, 2, 2, 2))
+    for i in range(16):
+        windows = [padded[i, a : a + 8, b : b + 8] for a in range(5) for b in range(5)]
+        windows += [w.flip(1) for w in windows]
+        assert any(torch.equal(out[i], w) for w in windows)
+    assert torch.equal(D.random_crop_flip(x, pad=0, flip=False), x)
+
+
+def test_crops_and_flips_vary_across_images():
+    x = torch.arange(64, dtype=torch.uint8).view(1, 8, 8, 1).repeat(200, 1, 1, 1)
+    out = D.random_crop_flip(x, pad=4, flip=True, generator=torch.Generator().manual_seed(0))
+    assert len({bytes(o.flatten().tolist()) for o in out}) > 50
+
+
+def test_batches_normalise_and_cover_every_image(fmnist):
+    x, y = fmnist.val_x[:1000], fmnist.val_y[:1000]
+    seen = []
+    for xb, yb in D.iterate_batches(x, y, 128, mean=fmnist.mean, std=fmnist.std, channels_last=True):
+        assert xb.shape[1:] == (1, 28, 28) and xb.dtype == torch.float32
+        assert xb.is_contiguous(memory_format=torch.channels_last)
+        seen.append(yb)
+    assert torch.equal(torch.cat(seen), y)
+    full = next(D.iterate_batches(fmnist.train_x, fmnist.train_y, 4096, mean=fmnist.mean, std=fmnist.std))[0]
+    assert abs(float(full.mean())) < 0.05 and abs(float(full.std()) - 1) < 0.05
+    n = sum(1 for _ in D.iterate_batches(x, y, 128, mean=(0,), std=(1,), drop_last=True))
+    assert n == D.num_batches(1000, 128, drop_last=True) == 7
+
+
+def test_channel_stats_are_fractions():
+    x = torch.full((2, 2, 2, 3), 255, dtype=torch.uint8)
+    x[..., 1] = 0
+    mean, std = D.channel_stats(x)
+    assert mean == (1.0, 0.0, 1.0)
+
+
+def test_download_failure_names_the_fix(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(D.urllib.request, "urlopen", boom)
+    with pytest.raises(DataError, match="could not download.*--data-dir"):
+        D.download("http://127.0.0.1:9/x.gz", tmp_path / "x.gz", "0" * 32)
+    assert not (tmp_path / "x.gz.part").exists()
+
+
+def test_download_checks_md5(tmp_path, monkeypatch):
+    payload = b"hello"
+
+    class Resp(io.BytesIO):
+        headers = {"Content-Length": str(len(payload))}
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+    monkeypatch.setattr(D.urllib.request, "urlopen", lambda *a, **k: Resp(payload))
+    with pytest.raises(DataError, match="corrupt: md5"):
+        D.download("http://127.0.0.1/x", tmp_path / "x", "0" * 32)
+    good = hashlib.md5(payload).hexdigest()
+    assert D.download("http://127.0.0.1/x", tmp_path / "x", good).read_bytes() == payload

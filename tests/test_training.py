@@ -1,0 +1,191 @@
+"""Stochastic Depth training: survival schedule, drops, learning-rate schedule, exact resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from explorer.checkpoint import load_checkpoint
+from explorer.errors import TrainingError
+from explorer.models import create_model
+from explorer.training import (
+    STATE_JSON,
+    TrainConfig,
+    learning_rate,
+    sd_forward,
+    survival_probabilities,
+    train,
+)
+
+
+def test_survival_probabilities_follow_the_linear_rule():
+    p = survival_probabilities(9, 0.5)
+    assert len(p) == 9
+    assert p[-1] == pytest.approx(0.5)
+    assert p[0] == pytest.approx(1 - 0.5 / 9)
+    assert all(a > b for a, b in zip(p, p[1:]))
+    assert survival_probabilities(27, 1.0) == [1.0] * 27
+    assert survival_probabilities(54, 0.2)[26] == pytest.approx(1 - 27 / 54 * 0.8)
+
+
+def _count_executions(model):
+    counts = [0] * model.num_blocks
+    for i, block in enumerate(model.blocks):
+        block.conv1.register_forward_hook(lambda m, a, o, i=i: counts.__setitem__(i, counts[i] + 1))
+    return counts
+
+
+def test_blocks_are_kept_with_their_survival_probability():
+    torch.manual_seed(0)
+    model = create_model("resnet14", in_channels=1)
+    counts = _count_executions(model)
+    survival = survival_probabilities(model.num_blocks, 0.3)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 1, 8, 8)
+    trials = 1500
+    with torch.no_grad():
+        for _ in range(trials):
+            sd_forward(model, x, survival, gen)
+    for count, p in zip(counts, survival):
+        sigma = (p * (1 - p) / trials) ** 0.5
+        assert abs(count / trials - p) < 4 * sigma + 1e-9
+
+
+def test_kept_residuals_are_scaled_by_inverse_survival_and_drops_are_identity():
+    torch.manual_seed(0)
+    model = create_model("resnet14", in_channels=1).eval()
+    x = torch.randn(2, 1, 8, 8)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        # survival 1 everywhere: the plain forward
+        assert torch.equal(sd_forward(model, x, [1.0] * 6, gen), model(x))
+        # survival ~0: every block dropped, only shortcuts remain
+        h = model.stem(x)
+        for b in model.blocks:
+            h = b.shortcut(h)
+        assert torch.equal(sd_forward(model, x, [1e-12] * 6, gen), model.head(h))
+        # survival p with a forced keep: residual scaled by 1/p
+        p = 0.999999
+        h = model.stem(x)
+        for b in model.blocks:
+            h = F.relu(b.shortcut(h) + b.residual(h) * (1.0 / p))
+        assert torch.equal(sd_forward(model, x, [p] * 6, torch.Generator().manual_seed(0)), model.head(h))
+
+
+def test_per_sample_drops_differ_across_the_batch():
+    torch.manual_seed(0)
+    model = create_model("resnet14", in_channels=1).eval()
+    x = torch.randn(1, 1, 8, 8).repeat(64, 1, 1, 1)
+    with torch.no_grad():
+        out = sd_forward(model, x, [0.5] * 6, torch.Generator().manual_seed(0), per_sample=True)
+    assert len({tuple(o.round(decimals=5).tolist()) for o in out}) > 5
+
+
+def test_step_schedule_scales_with_epochs():
+    cfg = TrainConfig(epochs=20, lr=0.1)
+    lrs = [learning_rate(cfg, e) for e in range(20)]
+    assert lrs[:10] == [0.1] * 10
+    assert lrs[10:17] == [pytest.approx(0.01)] * 7
+    assert lrs[17:] == [pytest.approx(1e-4)] * 3
+    cos = TrainConfig(epochs=10, lr=0.1, schedule="cosine")
+    assert learning_rate(cos, 0) == pytest.approx(0.1)
+    assert learning_rate(cos, 5) == pytest.approx(0.05)
+    assert learning_rate(cos, 9, 1.0) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"epochs": 0}, "--epochs"),
+        ({"sd_pl": 0.0}, "--sd-pl"),
+        ({"sd_pl": 1.5}, "--sd-pl"),
+        ({"schedule": "poly"}, "--schedule"),
+    ],
+)
+def test_bad_training_options_are_clear_errors(kwargs, match, tmp_path):
+    with pytest.raises(TrainingError, match=match):
+        train(TrainConfig(**kwargs), tmp_path / "out")
+
+
+TINY = ["--arch", "resnet14", "--epochs", "2", "--limit-train", "1536", "--batch-size", "64", "--threads", "1"]
+
+
+def _tiny_cfg():
+    return TrainConfig(arch="resnet14", epochs=2, limit_train=1536, batch_size=64)
+
+
+@pytest.mark.slow
+def test_training_writes_a_complete_checkpoint(tmp_path, fmnist):
+    out = train(_tiny_cfg(), tmp_path / "ckpt")
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["metadata.json", "model.safetensors"]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["arch"] == "resnet14" and meta["depth"] == 14 and meta["num_gates"] == 3
+    assert meta["dataset"]["name"] == "fashion-mnist" and meta["dataset"]["mean"] == list(fmnist.mean)
+    assert meta["training"]["sd_pl"] == 0.5 and meta["training"]["epochs"] == 2 and meta["training"]["seed"] == 0
+    assert len(meta["training"]["history"]) == 2
+    assert 0.0 <= meta["accuracy"]["val"] <= 1.0 and 0.0 <= meta["accuracy"]["test"] <= 1.0
+    assert meta["accuracy"]["val"] > 0.3  # 2 short epochs already learn something real
+    assert len(meta["weights_sha256"]) == 64 and meta["project_version"]
+    ckpt = load_checkpoint(out)
+    assert ckpt.sha256 == meta["weights_sha256"]
+    # an existing checkpoint is never overwritten by accident
+    with pytest.raises(TrainingError, match="--resume.*--force"):
+        train(_tiny_cfg(), out)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path):
+    reference = train(_tiny_cfg(), tmp_path / "reference")
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "explorer.cli", "train", *TINY, "--save-every", "0", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:
+            if (out / STATE_JSON).exists():
+                state = json.loads((out / STATE_JSON).read_text())
+                if state["epoch"] == 1 and state["batch"] >= 3:  # well inside the second epoch
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("training never reached the second epoch")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (out / "metadata.json").exists()
+    resumed = train(_tiny_cfg(), out, resume=True)
+    a = load_checkpoint(reference).meta
+    b = load_checkpoint(resumed).meta
+    assert a["weights_sha256"] == b["weights_sha256"]
+    assert [h["train_loss"] for h in a["training"]["history"]] == [h["train_loss"] for h in b["training"]["history"]]
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_state_and_prints_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "explorer.cli", "train", *TINY, "--save-every", "1000", "--out", str(out)]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"}
+    )
+    deadline = time.time() + 300
+    while not (out / STATE_JSON).exists() and time.time() < deadline:  # written at the end of epoch 1
+        time.sleep(0.05)
+    time.sleep(2)  # now inside epoch 2, whose progress exists only in memory
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "--resume" in err and "Traceback" not in err
+    state = json.loads((out / STATE_JSON).read_text())
+    assert state["epoch"] == 1 and state["batch"] > 0
+    with pytest.raises(TrainingError, match="different settings.*epochs"):
+        train(TrainConfig(arch="resnet14", epochs=3, limit_train=1536, batch_size=64), out, resume=True)
