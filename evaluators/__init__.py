@@ -1,4 +1,16 @@
 """Evaluators (installed as `explorer.evaluators`): one evaluator per file, registry by name.
 
-The evaluator interface and its implementations arrive with the exploration-engine issue.
+`create_evaluator("accuracy", subject, split="val")`; see `_base.BaseEvaluator` for the interface.
 """
+
+from explorer.evaluators import accuracy, flops, latency_model, latency_torch  # noqa: F401  (registration)
+from explorer.evaluators._base import (
+    EVALUATORS,
+    BaseEvaluator,
+    Subject,
+    create_evaluator,
+    evaluator_names,
+    register_evaluator,
+)
+
+__all__ = ["EVALUATORS", "BaseEvaluator", "Subject", "create_evaluator", "evaluator_names", "register_evaluator"]

@@ -17,6 +17,7 @@ run sees the same batches and drops as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -215,6 +216,10 @@ def train(
     if data is None:
         data = load_dataset(
             cfg.dataset, data_dir, val_size=cfg.val_size, split_seed=cfg.split_seed, limit_train=cfg.limit_train
+        )
+    elif cfg.limit_train is not None and len(data.train_y) > cfg.limit_train:
+        data = dataclasses.replace(
+            data, train_x=data.train_x[: cfg.limit_train], train_y=data.train_y[: cfg.limit_train]
         )
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, in_channels=data.in_channels, num_classes=data.num_classes)

@@ -1,4 +1,17 @@
 """Search strategies (installed as `explorer.search`): one strategy per file, registry by name.
 
-The exploration engine and its strategies arrive with the exploration-engine issue.
+`create_strategy("nsga2", space=SkipSpace(6), seed=0, budget=40)`; see `_base.BaseStrategy`.
 """
+
+from explorer.search import (  # noqa: F401  (registration)
+    exhaustive,
+    fisher,
+    hessian,
+    l2_norm,
+    nsga2,
+    random_search,
+    sensitivity,
+)
+from explorer.search._base import STRATEGIES, BaseStrategy, Probe, create_strategy, register_strategy, strategy_names
+
+__all__ = ["STRATEGIES", "BaseStrategy", "Probe", "create_strategy", "register_strategy", "strategy_names"]

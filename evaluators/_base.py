@@ -1,0 +1,106 @@
+"""The evaluator interface and its registry.
+
+An evaluator turns a batch of skip configurations into metrics (one dict per configuration,
+metric names with units: `accuracy` fraction 0..1, `latency_ms`, `macs`). It gets a `Subject`
+(the checkpoint and, lazily, its data set) and its own options. `context` is the canonical
+string of every setting that changes its results; the engine caches results by (checkpoint,
+evaluator name, context, configuration), so two evaluators with equal contexts must give equal
+results.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from explorer.checkpoint import Checkpoint
+from explorer.config import SkipConfig
+from explorer.data import DEFAULT_VAL_SIZE, DataSplits, load_dataset
+from explorer.errors import ConfigError, DataError
+
+
+@dataclass
+class Subject:
+    """What is being evaluated: a checkpoint, and the data set it was trained on (loaded on first use)."""
+
+    checkpoint: Checkpoint
+    data_dir: Path | None = None
+    _data: DataSplits | None = field(default=None, repr=False)
+
+    @property
+    def data(self) -> DataSplits:
+        if self._data is None:
+            meta = self.checkpoint.meta
+            ds = meta["dataset"]
+            data = load_dataset(
+                ds["name"],
+                self.data_dir,
+                val_size=ds.get("val_size", DEFAULT_VAL_SIZE),
+                split_seed=ds.get("split_seed", 0),
+            )
+            if data.in_channels != meta["in_channels"] or data.num_classes != meta["num_classes"]:
+                raise DataError(
+                    f"checkpoint {self.checkpoint.path} expects {meta['in_channels']}-channel images and "
+                    f"{meta['num_classes']} classes, but data set {ds['name']} here has {data.in_channels} "
+                    f"and {data.num_classes}: pass the --data-dir of the data set it was trained on"
+                )
+            self._data = data
+        return self._data
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the model's input, from the checkpoint metadata (no data needed)."""
+        ds = self.checkpoint.meta["dataset"]
+        h, w = ds.get("image_size", (32, 32))
+        return int(self.checkpoint.meta["in_channels"]), int(h), int(w)
+
+
+class BaseEvaluator(abc.ABC):
+    name: ClassVar[str]
+    metrics: ClassVar[tuple[str, ...]]
+
+    def __init__(self, subject: Subject):
+        self.subject = subject
+
+    @property
+    def context(self) -> str:
+        """Canonical settings that change the results (part of the cache key)."""
+        return ""
+
+    @abc.abstractmethod
+    def evaluate(self, configs: list[SkipConfig]) -> list[dict[str, float]]:
+        """Metrics of each configuration, in order."""
+
+
+EVALUATORS: dict[str, type[BaseEvaluator]] = {}
+
+
+def register_evaluator(cls: type[BaseEvaluator]) -> type[BaseEvaluator]:
+    EVALUATORS[cls.name] = cls
+    return cls
+
+
+def create_evaluator(name: str, subject: Subject, **options) -> BaseEvaluator:
+    if name not in EVALUATORS:
+        raise ConfigError(f"unknown evaluator {name!r}: choose one of {', '.join(sorted(EVALUATORS))}")
+    return EVALUATORS[name](subject, **options)
+
+
+def evaluator_names() -> list[str]:
+    return sorted(EVALUATORS)
+
+
+def host_cpu() -> str:
+    """A short name of this machine's CPU, part of latency contexts (latency depends on it)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

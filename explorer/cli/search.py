@@ -1,0 +1,214 @@
+"""`explorer search` and `explorer pareto`: find and show the accuracy/cost Pareto front."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from explorer.checkpoint import load_checkpoint
+from explorer.cli import app
+from explorer.cli.common import DataDirOption, ThreadsOption, set_threads
+from explorer.config import SkipSpace
+from explorer.engine import Engine, StudyView, load_study
+from explorer.errors import ConfigError
+from explorer.evaluators import Subject, create_evaluator
+from explorer.search import STRATEGIES, create_strategy, strategy_names
+from explorer.search.exhaustive import MAX_GATES
+from explorer.storage import Database
+
+DEFAULT_DB = "sqlite:///explore.db"
+COST_METRICS = {"latency": "latency_ms", "macs": "macs"}
+ALL_ORDER = ["sensitivity", "l2-norm", "fisher", "hessian", "random", "nsga2", "exhaustive"]
+
+
+def build_engine(
+    db: Database,
+    checkpoint: Path,
+    study: str | None,
+    *,
+    objective: str = "latency",
+    latency_evaluator: str = "latency-torch",
+    split: str = "val",
+    limit: int | None = None,
+    data_dir: Path | None = None,
+    chunk_size: int = 32,
+) -> Engine:
+    if objective not in COST_METRICS:
+        raise ConfigError(f"--objective must be 'latency' or 'macs', got {objective!r}")
+    ckpt = load_checkpoint(checkpoint)
+    subject = Subject(ckpt, data_dir)
+    evaluators = [create_evaluator("accuracy", subject, split=split, limit=limit), create_evaluator("flops", subject)]
+    if objective == "latency":
+        evaluators.append(create_evaluator(latency_evaluator, subject))
+    name = study or Path(checkpoint).resolve().name
+    return Engine(db, subject, name, evaluators, COST_METRICS[objective], chunk_size=chunk_size)
+
+
+def run_strategies(engine: Engine, names: list[str], *, budget: int | None, seed: int, console: Console) -> None:
+    space = SkipSpace(engine.space.num_gates)
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("HV {task.fields[hv]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    for name in names:
+        strategy = create_strategy(
+            name,
+            space=space,
+            seed=seed,
+            budget=budget,
+            probe=engine.probe(),
+            objectives=("accuracy", engine.cost_metric),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task(name, total=strategy.expected_evaluations(), hv="-")
+
+            def on_progress(n: int, hv: float | None, task=task, progress=progress) -> None:
+                progress.update(task, advance=n, hv=f"{hv:.4f}" if hv is not None else "-")
+
+            result = engine.run(strategy, on_progress)
+        console.print(
+            f"{name}: {len(result.evaluations)} configurations, hypervolume {engine.hypervolume(result.evaluations):.4f}"
+            f" ({result.wall_time_s:.1f} s)"
+        )
+
+
+def comparison_table(view: StudyView) -> Table:
+    names = view.strategies()
+    exhaustive = None
+    if "exhaustive" in names and len(view.evaluations("exhaustive")) == 2**view.checkpoint.num_gates:
+        exhaustive = view.hypervolume("exhaustive")
+    table = Table(title=f"Strategies in study {view.name} (hypervolume of accuracy vs {view.cost_metric})")
+    for col in ("strategy", "evaluations", "front size", "hypervolume", "÷ exhaustive", "eval time (s)"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for name in names:
+        hv = view.hypervolume(name)
+        table.add_row(
+            name,
+            str(len(view.evaluations(name))),
+            str(len(view.front(name))),
+            f"{hv:.4f}",
+            f"{hv / exhaustive:.3f}" if exhaustive else "-",
+            f"{view.wall_time_s(name):.1f}",
+        )
+    return table
+
+
+def front_rows(view: StudyView, strategy: str | None = None) -> list[dict]:
+    rows = []
+    for e in sorted(view.front(strategy), key=lambda e: (e.config.num_skipped, -e["accuracy"])):
+        rows.append(
+            {
+                "config": str(e.config),
+                "skipped": list(e.config.skipped),
+                "num_skipped": e.config.num_skipped,
+                "accuracy": e["accuracy"],
+                "latency_ms": e.metrics.get("latency_ms"),
+                "latency_p95_ms": e.metrics.get("latency_p95_ms"),
+                "macs": e.metrics.get("macs"),
+            }
+        )
+    return rows
+
+
+def front_table(view: StudyView, strategy: str | None = None) -> Table:
+    title = f"Pareto front of study {view.name}" + (f", strategy {strategy}" if strategy else "")
+    table = Table(title=f"{title}: accuracy vs {view.cost_metric} ({view.checkpoint.arch})")
+    for col in ("skipped", "accuracy", "latency ms", "p95 ms", "MMACs", "skip vector", "skipped gates"):
+        table.add_column(col, justify="right" if col not in ("skip vector", "skipped gates") else "left")
+    for r in front_rows(view, strategy):
+        table.add_row(
+            str(r["num_skipped"]),
+            f"{100 * r['accuracy']:.2f}%",
+            f"{r['latency_ms']:.3f}" if r["latency_ms"] is not None else "-",
+            f"{r['latency_p95_ms']:.3f}" if r["latency_p95_ms"] is not None else "-",
+            f"{r['macs'] / 1e6:.2f}" if r["macs"] is not None else "-",
+            r["config"],
+            ",".join(map(str, r["skipped"])) or "-",
+        )
+    return table
+
+
+@app.command("search")
+def search_cmd(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint directory to explore."),
+    strategy: str = typer.Option(
+        "sensitivity", "--strategy", help=f"One of {', '.join(sorted(ALL_ORDER))}, or 'all' to compare them."
+    ),
+    budget: int | None = typer.Option(None, "--budget", help="Evaluations a strategy may use (random, nsga2, …)."),
+    limit: int | None = typer.Option(None, "--limit", help="Validation images per accuracy evaluation (default: all)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the strategies."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="SQLAlchemy URL of the results database."),
+    study: str | None = typer.Option(None, "--study", help="Study name (default: the checkpoint folder's name)."),
+    objective: str = typer.Option("latency", "--objective", help="Cost to minimise: latency (ms) or macs."),
+    latency_evaluator: str = typer.Option(
+        "latency-torch", "--latency-evaluator", help="latency-torch (measured) or latency-model (additive fit)."
+    ),
+    chunk_size: int = typer.Option(
+        32, "--chunk-size", help="Configurations evaluated and stored together (smaller: finer-grained resume)."
+    ),
+    data_dir: Path | None = DataDirOption,
+    threads: int | None = ThreadsOption,
+) -> None:
+    """Explore skip configurations of a checkpoint; every result is stored, re-runs resume."""
+    set_threads(threads)
+    console = Console()
+    names = ALL_ORDER if strategy == "all" else [strategy]
+    for name in names:
+        if name not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {name!r}: choose one of {', '.join(strategy_names())} or 'all'")
+    database = Database(db)
+    engine = build_engine(
+        database, checkpoint, study, objective=objective, latency_evaluator=latency_evaluator, limit=limit,
+        data_dir=data_dir, chunk_size=chunk_size,
+    )  # fmt: skip
+    if strategy == "all" and engine.space.num_gates > MAX_GATES:
+        console.print(f"[yellow]exhaustive skipped: {engine.space.num_gates} gates is more than {MAX_GATES}")
+        names = [n for n in names if n != "exhaustive"]
+    console.print(
+        f"study [bold]{engine.study}[/] in {db}: {engine.subject.checkpoint.arch}, {engine.space.num_gates} gates, "
+        f"full depth accuracy {100 * engine.full['accuracy']:.2f}%, {engine.cost_metric} {engine.full[engine.cost_metric]:.4g}"
+    )
+    run_strategies(engine, names, budget=budget, seed=seed, console=console)
+    view = load_study(database, engine.study)
+    console.print(front_table(view))
+    if len(view.strategies()) > 1:
+        console.print(comparison_table(view))
+
+
+@app.command("pareto")
+def pareto_cmd(
+    db: str = typer.Option(DEFAULT_DB, "--db", help="SQLAlchemy URL of the results database."),
+    study: str = typer.Option(..., "--study", help="Study name."),
+    strategy: str | None = typer.Option(None, "--strategy", help="Only this strategy's configurations."),
+    as_json: bool = typer.Option(False, "--json", help="Print the front as JSON."),
+) -> None:
+    """Print a study's Pareto front, sorted by number of skipped blocks."""
+    view = load_study(Database(db, create=False), study)
+    if strategy is not None and strategy not in view.strategies():
+        raise ConfigError(
+            f"study {study!r} has no results of strategy {strategy!r} (it has {', '.join(view.strategies())})"
+        )
+    if as_json:
+        doc = {
+            "study": view.name,
+            "checkpoint_sha256": view.checkpoint.sha256,
+            "arch": view.checkpoint.arch,
+            "cost_metric": view.cost_metric,
+            "hypervolume": view.hypervolume(strategy),
+            "front": front_rows(view, strategy),
+        }
+        print(json.dumps(doc, indent=2))
+        return
+    console = Console()
+    console.print(front_table(view, strategy))
+    if len(view.strategies()) > 1 and strategy is None:
+        console.print(comparison_table(view))

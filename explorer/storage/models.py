@@ -1,0 +1,92 @@
+"""Every ORM class of the project, in one module.
+
+- `checkpoints`: one row per distinct weights file (sha256).
+- `studies`: a named search on one checkpoint with fixed evaluation settings.
+- `trials`: which configurations a study's strategy proposed, in order (unique per study,
+  strategy and configuration: re-running a strategy adds no rows).
+- `evaluations`: the cache. One row per (checkpoint, evaluator, context, configuration), where
+  `context` is the evaluator's canonical settings (split and limit for accuracy, CPU and threads
+  for latency). The unique constraint makes every write idempotent, so a configuration is never
+  evaluated twice for the same checkpoint, evaluator and settings, across studies and strategies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaInfo(Base):
+    __tablename__ = "schema_info"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class CheckpointRecord(Base):
+    __tablename__ = "checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    arch: Mapped[str] = mapped_column(String(64))
+    dataset: Mapped[str] = mapped_column(String(64))
+    num_gates: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(1024))
+    meta: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Study(Base):
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id"))
+    # {"objective": metric name of the cost, "evaluators": {name: context}, "split": ..., "limit": ...}
+    settings: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Trial(Base):
+    __tablename__ = "trials"
+    __table_args__ = (UniqueConstraint("study_id", "strategy", "config", name="uq_trial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    strategy: Mapped[str] = mapped_column(String(64))
+    config: Mapped[str] = mapped_column(String(512))
+    seq: Mapped[int] = mapped_column(Integer)  # proposal order within the strategy (for histories)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class EvaluationRecord(Base):
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        UniqueConstraint("checkpoint_id", "evaluator", "context", "config", name="uq_evaluation"),
+        Index("ix_evaluation_lookup", "checkpoint_id", "evaluator", "context"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checkpoint_id: Mapped[int] = mapped_column(ForeignKey("checkpoints.id"))
+    evaluator: Mapped[str] = mapped_column(String(64))
+    context: Mapped[str] = mapped_column(String(512))
+    config: Mapped[str] = mapped_column(String(512))
+    num_skipped: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict] = mapped_column(JSON)
+    wall_time_s: Mapped[float] = mapped_column(Float)  # seconds this configuration's evaluation cost
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), nullable=True)  # first study to ask
+    strategy: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

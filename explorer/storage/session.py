@@ -1,0 +1,127 @@
+"""One way to open the database: `Database(url)`, with clear errors for bad or unreachable URLs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from explorer.errors import ExplorerError
+from explorer.storage.models import SCHEMA_VERSION, Base, SchemaInfo
+
+
+class StorageError(ExplorerError):
+    """The database cannot be opened, or holds something this version cannot use."""
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers (dashboard) and one writer work at once; the busy timeout waits for a lock
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Database:
+    """An opened database with the project's schema: `with db.session() as s: ...`."""
+
+    def __init__(self, url: str, *, create: bool = True):
+        self.url = url
+        try:
+            parsed = make_url(url)
+            self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+        except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ImportError) as e:
+            raise StorageError(
+                f"cannot use database URL {_safe(url)!r} ({e}); examples: sqlite:///explore.db, "
+                "postgresql+psycopg://user:pass@host/db (install its driver first)"
+            ) from None
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and not create and parsed.database not in (None, "", ":memory:"):
+            from pathlib import Path
+
+            if not Path(parsed.database).is_file():
+                raise StorageError(f"no database file at {parsed.database}: run `explorer search --db {url}` first")
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        try:
+            with self.engine.connect() as conn:
+                if create:
+                    Base.metadata.create_all(conn)
+                    conn.commit()
+                elif not inspect(conn).has_table("schema_info"):
+                    raise StorageError(
+                        f"database {_safe(url)} holds no skip-explorer results (no schema_info table): "
+                        "check the URL, or run `explorer search` to fill it"
+                    )
+            self._check_version()
+        except OperationalError as e:
+            raise StorageError(
+                f"cannot open database {_safe(url)}: {str(e.orig).strip()}; check that the server is "
+                "running and the URL, user and password are right (for SQLite: that the folder exists)"
+            ) from None
+
+    def _check_version(self) -> None:
+        with self.session() as s:
+            row = s.scalars(select(SchemaInfo)).first()
+            if row is None:
+                s.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+                try:
+                    s.commit()
+                except IntegrityError:
+                    s.rollback()  # another process wrote it first
+                return
+            if row.version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"database {_safe(self.url)} has schema version {row.version}, newer than this "
+                    f"skip-explorer understands ({SCHEMA_VERSION}); upgrade skip-explorer"
+                )
+
+    @contextmanager
+    def session(self) -> Iterable[Session]:
+        s = self._sessions()
+        try:
+            yield s
+        except SQLAlchemyError:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def insert_ignore(self, session: Session, model, rows: list[dict]) -> int:
+        """Insert rows, silently skipping those that hit a unique constraint; returns rows inserted."""
+        if not rows:
+            return 0
+        name = self.engine.dialect.name
+        if name in ("sqlite", "postgresql"):
+            if name == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert
+            # Core insert through the session's connection: same transaction, and a real rowcount
+            result = session.connection().execute(insert(model.__table__).on_conflict_do_nothing(), rows)
+            return max(result.rowcount or 0, 0)
+        inserted = 0
+        for row in rows:  # portable fallback: one savepoint per row
+            try:
+                with session.begin_nested():
+                    session.add(model(**row))
+                inserted += 1
+            except IntegrityError:
+                pass
+        return inserted
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,147 @@
+"""Every registered strategy runs end to end through the engine; rankers compute what they claim."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from explorer.checkpoint import load_checkpoint
+from explorer.config import Evaluation, SkipConfig, SkipSpace
+from explorer.engine import Engine, make_probe
+from explorer.errors import ConfigError
+from explorer.evaluators import Subject, create_evaluator
+from explorer.search import STRATEGIES, create_strategy, strategy_names
+from explorer.search._base import gated_forward
+from explorer.storage import Database
+
+
+@pytest.fixture(scope="module")
+def subject(tiny_ckpt, fmnist):
+    return Subject(load_checkpoint(tiny_ckpt), _data=fmnist)
+
+
+@pytest.fixture(scope="module")
+def probe(subject):
+    return make_probe(subject, images=128, batch_size=64)
+
+
+def make_engine(tmp_path, subject, study="s"):
+    evaluators = [create_evaluator("accuracy", subject, limit=300), create_evaluator("flops", subject)]
+    return Engine(Database(f"sqlite:///{tmp_path}/e.db"), subject, study, evaluators, "macs")
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_runs_end_to_end_and_is_reproducible(name, tmp_path, subject, probe):
+    engine = make_engine(tmp_path, subject)
+    space = SkipSpace(6)
+    proposals = []
+    for _ in range(2):
+        strategy = create_strategy(name, space=space, seed=3, budget=20, probe=probe, objectives=("accuracy", "macs"))
+        run = engine.run(strategy)
+        proposals.append([str(e.config) for e in run.evaluations])
+        assert run.evaluations and all(len(e.config) == 6 for e in run.evaluations)
+        assert all(0 <= e["accuracy"] <= 1 and e["macs"] > 0 for e in run.evaluations)
+        assert len(run.evaluations) <= 20 or name in ("sensitivity",)
+    assert proposals[0] == proposals[1]  # same seed, same stored results: same proposals (resume relies on it)
+
+
+def test_registry_names_and_unknown_strategy():
+    assert strategy_names() == ["exhaustive", "fisher", "hessian", "l2-norm", "nsga2", "random", "sensitivity"]
+    with pytest.raises(ConfigError, match="unknown strategy 'annealing'"):
+        create_strategy("annealing", space=SkipSpace(6))
+
+
+def test_rankers_need_a_probe():
+    with pytest.raises(ConfigError, match="needs a probe"):
+        create_strategy("fisher", space=SkipSpace(6))
+
+
+def test_exhaustive_refuses_large_spaces_and_covers_small_ones():
+    with pytest.raises(ConfigError, match="2\\^24.*up to 16 gates"):
+        create_strategy("exhaustive", space=SkipSpace(24))
+    s = create_strategy("exhaustive", space=SkipSpace(6))
+    seen = []
+    while batch := s.ask():
+        seen += batch
+    assert len(seen) == 64 == len(set(seen)) and seen[0] == SkipConfig.all_on(6)
+
+
+def test_sensitivity_ranks_by_remaining_accuracy():
+    s = create_strategy("sensitivity", space=SkipSpace(4))
+    singles = s.ask()
+    assert singles == [SkipConfig.skipping([g], 4) for g in range(4)]
+    remaining = [0.70, 0.90, 0.50, 0.85]  # skipping gate 1 hurts least, then 3, then 0, then 2
+    s.tell([Evaluation(c, {"accuracy": a, "latency_ms": 1.0}) for c, a in zip(singles, remaining)])
+    nested = s.ask()
+    assert [str(c) for c in nested] == ["1111", "1011", "1010", "0010", "0000"]
+    s.tell([Evaluation(c, {"accuracy": 0.5, "latency_ms": 1.0}) for c in nested])
+    assert s.ask() == []
+
+
+def test_random_draws_distinct_configurations_within_budget():
+    s = create_strategy("random", space=SkipSpace(10), seed=1, budget=40)
+    seen = []
+    while batch := s.ask():
+        seen += batch
+    assert len(seen) == 40 == len(set(seen))
+    counts = [c.num_skipped for c in seen]
+    assert min(counts) <= 2 and max(counts) >= 8  # spread over the number of skipped blocks
+
+
+def test_l2_norm_importance_is_the_relative_residual_norm(probe):
+    s = create_strategy("l2-norm", space=SkipSpace(6), probe=probe)
+    model = probe.model
+    x = torch.cat([b[0] for b in probe.batches])
+    expected = []
+    with torch.no_grad():
+        h = model.stem(x)
+        for block, gate in zip(model.blocks, model.gate_of_block):
+            if gate >= 0:
+                expected.append(float((block.residual(h).flatten(1).norm(dim=1) / h.flatten(1).norm(dim=1)).mean()))
+            h = block(h)
+    assert s.importance() == pytest.approx(expected, rel=1e-5)
+
+
+def test_fisher_uses_per_sample_gradients(probe):
+    s = create_strategy("fisher", space=SkipSpace(6), probe=probe)
+    model = probe.model
+    x, y = probe.batches[0]
+    total = torch.zeros(6, dtype=torch.float64)
+    for i in range(len(x)):  # one sample at a time: the definition
+        alpha = torch.ones(6, requires_grad=True)
+        loss = F.cross_entropy(gated_forward(model, x[i : i + 1], alpha), y[i : i + 1])
+        (g,) = torch.autograd.grad(loss, alpha)
+        total += g.double() ** 2
+    single = create_strategy("fisher", space=SkipSpace(6), probe=type(probe)(model, [probe.batches[0]]))
+    assert single.importance() == pytest.approx((total / len(x)).tolist(), rel=1e-4, abs=1e-10)
+    assert len(s.importance()) == 6
+
+
+def test_hessian_diagonal_matches_autograd_hessian(probe):
+    model = probe.model
+    x, y = probe.batches[0]
+    one = type(probe)(model, [(x[:16], y[:16])])
+    s = create_strategy("hessian", space=SkipSpace(6), probe=one)
+
+    def loss(alpha):
+        return F.cross_entropy(gated_forward(model, x[:16], alpha), y[:16])
+
+    alpha = torch.ones(6)
+    g = torch.autograd.functional.jacobian(loss, alpha)
+    H = torch.autograd.functional.hessian(loss, alpha)
+    expected = (-g + 0.5 * torch.diagonal(H)).tolist()
+    assert s.importance() == pytest.approx(expected, rel=1e-4, abs=1e-7)
+
+
+def test_gated_forward_with_unit_gates_is_the_model(probe):
+    x = probe.batches[0][0][:4]
+    with torch.no_grad():
+        assert torch.allclose(gated_forward(probe.model, x, torch.ones(6)), probe.model(x), atol=1e-6)
+
+
+def test_nsga2_uses_exactly_its_budget_of_distinct_configurations(tmp_path, subject, probe):
+    engine = make_engine(tmp_path, subject)
+    s = create_strategy("nsga2", space=SkipSpace(6), seed=0, budget=30, probe=probe, objectives=("accuracy", "macs"))
+    run = engine.run(s)
+    assert len(run.evaluations) == 30 == len({e.config for e in run.evaluations})
