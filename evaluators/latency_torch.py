@@ -18,12 +18,20 @@ from explorer.evaluators._base import BaseEvaluator, Subject, host_cpu, register
 
 
 def interleaved_timings(
-    run_config, n_configs: int, *, rounds: int, reps: int, warmup: int, seed: int = 0
+    run_config, n_configs: int, *, rounds: int, reps: int, warmup: int, seed: int = 0, warmup_s: float = 0.0
 ) -> list[np.ndarray]:
-    """Seconds per call of `run_config(i)` for each i, timed in shuffled interleaved rounds."""
-    for i in range(n_configs):
-        for _ in range(warmup):
-            run_config(i)
+    """Seconds per call of `run_config(i)` for each i, timed in shuffled interleaved rounds.
+
+    Warm-up: `warmup` calls of every configuration, repeated until `warmup_s` seconds have passed
+    (caches, allocator and CPU clocks settle before anything is timed).
+    """
+    t_end = time.perf_counter() + warmup_s
+    while True:
+        for i in range(n_configs):
+            for _ in range(warmup):
+                run_config(i)
+        if time.perf_counter() >= t_end:
+            break
     rng = np.random.default_rng(seed)
     samples: list[list[float]] = [[] for _ in range(n_configs)]
     for _ in range(rounds):
@@ -47,9 +55,17 @@ class TorchLatencyEvaluator(BaseEvaluator):
     name = "latency-torch"
     metrics = ("latency_ms", "latency_p95_ms")
 
-    def __init__(self, subject: Subject, threads: int = 1, rounds: int = 10, reps: int = 3, warmup: int = 3):
+    def __init__(
+        self,
+        subject: Subject,
+        threads: int = 1,
+        rounds: int = 10,
+        reps: int = 3,
+        warmup: int = 3,
+        warmup_s: float = 0.5,
+    ):
         super().__init__(subject)
-        self.threads, self.rounds, self.reps, self.warmup = threads, rounds, reps, warmup
+        self.threads, self.rounds, self.reps, self.warmup, self.warmup_s = threads, rounds, reps, warmup, warmup_s
 
     @property
     def context(self) -> str:
@@ -65,7 +81,12 @@ class TorchLatencyEvaluator(BaseEvaluator):
         try:
             with torch.inference_mode():
                 times = interleaved_timings(
-                    lambda i: model(x, skips[i]), len(configs), rounds=self.rounds, reps=self.reps, warmup=self.warmup
+                    lambda i: model(x, skips[i]),
+                    len(configs),
+                    rounds=self.rounds,
+                    reps=self.reps,
+                    warmup=self.warmup,
+                    warmup_s=self.warmup_s,
                 )
         finally:
             torch.set_num_threads(previous)

@@ -26,7 +26,7 @@ def run(*args, check=False):
 
 def test_help_lists_every_command_with_its_purpose():
     out = run("--help", check=True).stdout
-    for cmd in ("train", "evaluate", "info", "demo"):
+    for cmd in ("train", "evaluate", "info", "demo", "search", "pareto"):
         assert cmd in out
     assert "Stochastic Depth" in out
     assert "--sd-pl" in run("train", "--help", check=True).stdout
@@ -97,6 +97,8 @@ def test_train_creates_checkpoint_from_the_command_line(tmp_path):
     assert proc.returncode == 2 and "--resume" in proc.stderr
 
 
-def test_demo_runs_on_a_given_checkpoint(ckpt):
-    out = run("demo", "--checkpoint", str(ckpt), "--limit", "100", check=True).stdout
+def test_demo_runs_on_a_given_checkpoint(ckpt, tmp_path):
+    db = f"sqlite:///{tmp_path}/demo.db"
+    out = run("demo", "--checkpoint", str(ckpt), "--limit", "100", "--db", db, check=True).stdout
     assert "111111" in out and "011111" in out and "111110" in out
+    assert "Pareto front" in out and f"explorer pareto --db {db}" in out
