@@ -170,7 +170,9 @@ def _load_state(out: Path, model, opt) -> tuple[dict, torch.Tensor]:
     params = dict(model.named_parameters())
     for k, v in tensors.items():
         if k.startswith("momentum."):
-            opt.state[params[k[9:]]]["momentum_buffer"] = v.clone()
+            p = params[k[9:]]
+            # same memory format as the parameter (channels_last), so updates round exactly as before
+            opt.state[p]["momentum_buffer"] = torch.empty_like(p).copy_(v)
     return state, tensors["rng.epoch"]
 
 
