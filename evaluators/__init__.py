@@ -3,7 +3,7 @@
 `create_evaluator("accuracy", subject, split="val")`; see `_base.BaseEvaluator` for the interface.
 """
 
-from explorer.evaluators import accuracy, flops, latency_model, latency_torch  # noqa: F401  (registration)
+from explorer.evaluators import accuracy, flops, latency_iree, latency_model, latency_torch  # noqa: F401  (registration)
 from explorer.evaluators._base import (
     EVALUATORS,
     BaseEvaluator,

@@ -244,6 +244,11 @@ class StudyView:
     def cost_metric(self) -> str:
         return self.settings["cost_metric"]
 
+    @property
+    def latency_evaluator(self) -> str | None:
+        """The evaluator whose latency_ms this view uses (a measured one, or an imported device)."""
+        return next((name for name in self.settings["evaluators"] if name.startswith("latency")), None)
+
     def evaluations(self, strategy: str | None = None) -> list[Evaluation]:
         seen: dict[str, Evaluation] = {}
         for r in self.rows:
@@ -278,8 +283,15 @@ class StudyView:
         return sum(r["wall_time_s"] for r in self.rows if r["strategy"] == strategy)
 
 
-def load_study(db: Database, name: str) -> StudyView:
-    """Read a study and the evaluations of all its trials under the study's evaluator settings."""
+DEVICE_EVALUATOR = "latency-device"  # latencies imported from a board (explorer import-latency)
+
+
+def load_study(db: Database, name: str, device: str | None = None) -> StudyView:
+    """Read a study and the evaluations of all its trials under the study's evaluator settings.
+
+    `device`: use the latencies imported for that device instead of the study's own latency
+    evaluator (only configurations measured on the device are then part of the view).
+    """
     with db.session() as s:
         study = s.scalars(select(Study).where(Study.name == name)).first()
         if study is None:
@@ -287,7 +299,12 @@ def load_study(db: Database, name: str) -> StudyView:
             hint = f"studies here: {', '.join(names)}" if names else "this database has no studies yet"
             raise StorageError(f"no study named {name!r} in {db.url} ({hint})")
         checkpoint = s.get(CheckpointRecord, study.checkpoint_id)
-        contexts = study.settings["evaluators"]
+        settings = study.settings
+        if device is not None:
+            evaluators = {k: v for k, v in settings["evaluators"].items() if not k.startswith("latency")}
+            evaluators[DEVICE_EVALUATOR] = device_context(device)
+            settings = {**settings, "evaluators": evaluators, "cost_metric": "latency_ms"}
+        contexts = settings["evaluators"]
         q = (
             select(Trial.strategy, Trial.config, Trial.seq, EvaluationRecord.evaluator, EvaluationRecord.context,
                    EvaluationRecord.metrics, EvaluationRecord.wall_time_s)
@@ -309,4 +326,12 @@ def load_study(db: Database, name: str) -> StudyView:
             row["by"].add(evaluator)
         # a configuration counts once every evaluator of the study has measured it
         rows = [r for r in merged.values() if r.pop("by") == set(contexts)]
-        return StudyView(study.name, study.settings, checkpoint, rows)
+        if device is not None and not rows:
+            raise StorageError(
+                f"study {name!r} has no latencies imported for device {device!r}: run explorer import-latency"
+            )
+        return StudyView(study.name, settings, checkpoint, rows)
+
+
+def device_context(device: str) -> str:
+    return f"device={device}"

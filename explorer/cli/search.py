@@ -32,7 +32,7 @@ def build_engine(
     study: str | None,
     *,
     objective: str = "latency",
-    latency_evaluator: str = "latency-torch",
+    latency_evaluator: str = "latency-iree",
     split: str = "val",
     limit: int | None = None,
     data_dir: Path | None = None,
@@ -150,7 +150,9 @@ def search_cmd(
     study: str | None = typer.Option(None, "--study", help="Study name (default: the checkpoint folder's name)."),
     objective: str = typer.Option("latency", "--objective", help="Cost to minimise: latency (ms) or macs."),
     latency_evaluator: str = typer.Option(
-        "latency-torch", "--latency-evaluator", help="latency-torch (measured) or latency-model (additive fit)."
+        "latency-iree",
+        "--latency-evaluator",
+        help="latency-iree (compiled module), latency-torch (PyTorch eager, quick) or latency-model (additive fit).",
     ),
     chunk_size: int = typer.Option(
         32, "--chunk-size", help="Configurations evaluated and stored together (smaller: finer-grained resume)."
@@ -189,10 +191,11 @@ def pareto_cmd(
     db: str = typer.Option(DEFAULT_DB, "--db", help="SQLAlchemy URL of the results database."),
     study: str = typer.Option(..., "--study", help="Study name."),
     strategy: str | None = typer.Option(None, "--strategy", help="Only this strategy's configurations."),
+    device: str | None = typer.Option(None, "--device", help="Use latencies imported for this device."),
     as_json: bool = typer.Option(False, "--json", help="Print the front as JSON."),
 ) -> None:
     """Print a study's Pareto front, sorted by number of skipped blocks."""
-    view = load_study(Database(db, create=False), study)
+    view = load_study(Database(db, create=False), study, device=device)
     if strategy is not None and strategy not in view.strategies():
         raise ConfigError(
             f"study {study!r} has no results of strategy {strategy!r} (it has {', '.join(view.strategies())})"

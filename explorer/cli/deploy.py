@@ -1,0 +1,146 @@
+"""`explorer compile`, `export`, `import-latency` and `predict`: from a study to a board."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from explorer.checkpoint import load_checkpoint
+from explorer.cli import app
+from explorer.cli.search import DEFAULT_DB
+from explorer.config import SkipConfig
+from explorer.deploy.bundle import BundleError, read_bundle
+from explorer.deploy.export import export_bundle
+from explorer.deploy.iree import TARGETS, IreeModule, compile_checkpoint
+from explorer.engine import DEVICE_EVALUATOR, device_context, load_study
+from explorer.errors import ConfigError
+from explorer.evaluators import Subject
+from explorer.storage import CheckpointRecord, Database, EvaluationRecord, Study
+from explorer.storage.session import StorageError
+
+TargetOption = typer.Option("host", "--target", help=f"Compile for: {', '.join(TARGETS)}.")
+
+
+@app.command("compile")
+def compile_cmd(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint directory."),
+    out: Path = typer.Option(..., "--out", help="Output .vmfb file."),
+    target: str = TargetOption,
+    static_skip: str | None = typer.Option(
+        None, "--static-skip", help="Bake one configuration in (no gates): for comparisons only."
+    ),
+) -> None:
+    """Compile a checkpoint into one IREE module (image NHWC + skip vector → logits)."""
+    ckpt = load_checkpoint(checkpoint)
+    if static_skip is not None:
+        SkipConfig.parse(static_skip, ckpt.num_gates)
+    path = compile_checkpoint(ckpt, target, static_skip=static_skip, out=out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) for target {target}")
+
+
+@app.command("export")
+def export_cmd(
+    study: str = typer.Option(..., "--study", help="Study whose Pareto front to deploy."),
+    out: Path = typer.Option(..., "--out", help="Bundle directory to write."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="SQLAlchemy URL of the results database."),
+    target: str = TargetOption,
+    min_accuracy: float | None = typer.Option(
+        None, "--min-accuracy", help="Keep configurations with at least this accuracy (fraction)."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="Use latencies imported for this device (explorer import-latency)."
+    ),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="The study's checkpoint, if it moved."),
+    bench: bool = typer.Option(False, "--bench", help="Add bench.sh, measuring every configuration on the board."),
+) -> None:
+    """Write model.vmfb, pareto.bin, pareto.json and manifest.json for a board."""
+    view = load_study(Database(db, create=False), study, device=device)
+    subject_data = None
+    try:
+        from explorer.deploy.export import study_checkpoint
+
+        subject_data = Subject(study_checkpoint(view, checkpoint)).data
+    except Exception:  # noqa: BLE001  (the sample image is a convenience; the bundle does not need it)
+        subject_data = None
+    path = export_bundle(
+        view, out, target=target, min_accuracy=min_accuracy, checkpoint=checkpoint, bench=bench, data=subject_data
+    )
+    bundle = read_bundle(path)
+    Console().print(
+        f"wrote bundle {path}: {len(bundle.rows)} configurations, target {target}, "
+        f"{bundle.rows[0].accuracy * 100:.2f}% … {bundle.rows[-1].accuracy * 100:.2f}% accuracy, "
+        f"{bundle.rows[0].latency_ms:.3f} … {bundle.rows[-1].latency_ms:.3f} ms"
+    )
+
+
+@app.command("import-latency")
+def import_latency_cmd(
+    study: str = typer.Option(..., "--study", help="Study the configurations belong to."),
+    csv_path: Path = typer.Option(
+        ..., "--csv", help="CSV with columns config,latency_ms[,latency_p95_ms] (bench.sh writes it)."
+    ),
+    device: str = typer.Option(..., "--device", help="Name of the board, e.g. odroid-xu4."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="SQLAlchemy URL of the results database."),
+) -> None:
+    """Store latencies measured on a board, so fronts can be recomputed for it (--device)."""
+    database = Database(db, create=False)
+    with database.session() as s:
+        st = s.query(Study).filter(Study.name == study).first()
+        if st is None:
+            raise StorageError(f"no study named {study!r} in {db}")
+        ckpt = s.get(CheckpointRecord, st.checkpoint_id)
+    if not csv_path.is_file():
+        raise ConfigError(f"{csv_path} does not exist")
+    rows = []
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "config" not in reader.fieldnames or "latency_ms" not in reader.fieldnames:
+            raise ConfigError(f"{csv_path} needs a header with columns config,latency_ms[,latency_p95_ms]")
+        for line, rec in enumerate(reader, start=2):
+            try:
+                config = SkipConfig.parse(rec["config"].strip(), ckpt.num_gates)
+                metrics = {"latency_ms": float(rec["latency_ms"])}
+                if rec.get("latency_p95_ms"):
+                    metrics["latency_p95_ms"] = float(rec["latency_p95_ms"])
+            except (ValueError, TypeError, AttributeError) as e:
+                raise ConfigError(f"{csv_path} line {line}: {e}") from None
+            if not np.isfinite(metrics["latency_ms"]) or metrics["latency_ms"] <= 0:
+                raise ConfigError(
+                    f"{csv_path} line {line}: latency {metrics['latency_ms']} ms is not a positive number"
+                )
+            rows.append(
+                {"checkpoint_id": ckpt.id, "evaluator": DEVICE_EVALUATOR, "context": device_context(device),
+                 "config": str(config), "num_skipped": config.num_skipped, "metrics": metrics, "wall_time_s": 0.0,
+                 "study_id": st.id, "strategy": "import"}
+            )  # fmt: skip
+    with database.session() as s:
+        added = database.insert_ignore(s, EvaluationRecord, rows)
+        s.commit()
+    print(f"imported {added} new latencies for device {device} ({len(rows) - added} already stored)")
+    print(f"front for this device: explorer pareto --db {db} --study {study} --device {device}")
+
+
+@app.command("predict")
+def predict_cmd(
+    bundle: Path = typer.Option(..., "--bundle", help="Bundle directory (explorer export)."),
+    image: Path = typer.Option(..., "--image", help=".npy with one normalised NHWC float32 image (1×H×W×C)."),
+    skip: str | None = typer.Option(None, "--skip", help="Skip vector bits; default: the bundle's most accurate row."),
+) -> None:
+    """Classify one image with a bundle's module, as a board would."""
+    b = read_bundle(bundle)
+    config = SkipConfig.parse(skip, b.num_gates) if skip else b.rows[0].config
+    try:
+        x = np.load(image, allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError) as e:
+        raise BundleError(f"cannot read {image} as .npy ({e})") from None
+    expected = tuple(b.manifest["inputs"][0]["shape"])
+    if x.shape != expected:
+        raise BundleError(f"{image} holds an array of shape {x.shape}; the module takes {expected} (NHWC, normalised)")
+    logits = IreeModule(b.vmfb)(x, np.array(config.bits, dtype=np.int32))[0]
+    cls = int(np.argmax(logits))
+    names = b.manifest.get("classes") or []
+    print(f"skip={config} class {cls}" + (f" ({names[cls]})" if cls < len(names) else ""))

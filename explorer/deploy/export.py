@@ -1,0 +1,179 @@
+"""`explorer export`: a study's Pareto front + the compiled module → a bundle a board can run."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+import numpy as np
+
+from explorer import __version__
+from explorer.checkpoint import Checkpoint, load_checkpoint
+from explorer.deploy.bundle import (
+    MANIFEST_FORMAT,
+    BundleError,
+    ParetoRow,
+    encode_pareto,
+    sha256_file,
+    sort_rows,
+)
+from explorer.deploy.iree import ENTRY, compile_checkpoint, cpu_flags, get_target, iree_version
+from explorer.engine import StudyView
+from explorer.errors import CheckpointError
+
+
+def study_checkpoint(view: StudyView, override: str | Path | None = None) -> Checkpoint:
+    """The study's checkpoint, from the path it was searched with (or `override`), sha256-verified."""
+    path = Path(override) if override else Path(view.checkpoint.path)
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(
+            f"{e} (study {view.name!r} was searched on {view.checkpoint.path}; pass --checkpoint)"
+        ) from None
+    if ckpt.sha256 != view.checkpoint.sha256:
+        raise CheckpointError(
+            f"{path} is not the checkpoint of study {view.name!r} (sha256 {ckpt.sha256[:12]}… ≠ "
+            f"{view.checkpoint.sha256[:12]}…); pass --checkpoint with the right one"
+        )
+    return ckpt
+
+
+def front_rows(view: StudyView, min_accuracy: float | None = None) -> list[ParetoRow]:
+    if "latency_ms" not in {m for e in view.evaluations() for m in e.metrics}:
+        raise BundleError(
+            f"study {view.name!r} has no latency measurements (searched with --objective macs?): "
+            "the runtime file needs latencies; run explorer search with a latency objective"
+        )
+    rows = [
+        ParetoRow(e.config, float(e["accuracy"]), float(e["latency_ms"]), int(e.metrics.get("macs", 0)))
+        for e in view.front()
+        if min_accuracy is None or e["accuracy"] >= min_accuracy
+    ]
+    if not rows:
+        raise BundleError(f"no configuration of study {view.name!r} reaches --min-accuracy {min_accuracy}")
+    return sort_rows(rows)
+
+
+BENCH_SCRIPT = """#!/bin/sh
+# Measure every configuration of pareto.json on this board with IREE's own benchmark tool and write
+# latency.csv (config,latency_ms,latency_p95_ms); then, on the machine with the database:
+#   explorer import-latency --db URL --study {study} --csv latency.csv --device NAME
+set -e
+cd "$(dirname "$0")"
+TOOL=${{IREE_BENCHMARK_MODULE:-iree-benchmark-module}}
+echo "config,latency_ms,latency_p95_ms" > latency.csv
+for cfg in {configs}; do
+  skip=$(echo "$cfg" | sed 's/./&,/g; s/,$//')
+  $TOOL --module=model.vmfb --device=local-sync --function={entry} \\
+    --input={image_type}=0 --input={gates}xi32=$skip \\
+    --benchmark_repetitions=20 --benchmark_min_time=0.05 --benchmark_format=csv 2>/dev/null \\
+    | awk -F, -v cfg="$cfg" '/_median/ {{m=$3}} /_stddev/ {{s=$3}} END {{printf "%s,%.6f,%.6f\\n", cfg, m, m+2*s}}' \\
+    >> latency.csv
+done
+echo "wrote latency.csv"
+"""
+
+
+def export_bundle(
+    view: StudyView,
+    out: Path,
+    *,
+    target: str = "host",
+    min_accuracy: float | None = None,
+    checkpoint: str | Path | None = None,
+    bench: bool = False,
+    data=None,
+) -> Path:
+    """Write model.vmfb, pareto.bin, pareto.json, manifest.json (and bench.sh) into `out`."""
+    tgt = get_target(target)
+    ckpt = study_checkpoint(view, checkpoint)
+    rows = front_rows(view, min_accuracy)
+    out.mkdir(parents=True, exist_ok=True)
+    module = compile_checkpoint(ckpt, target, out=out / "model.vmfb")
+    g = ckpt.num_gates
+    (out / "pareto.bin").write_bytes(encode_pareto(rows, g))
+    (out / "pareto.json").write_text(
+        json.dumps(
+            [
+                {"config": str(r.config), "skipped": list(r.config.skipped), "accuracy": r.accuracy,
+                 "latency_ms": r.latency_ms, "macs": r.macs}
+                for r in rows
+            ],
+            indent=2,
+        )
+        + "\n"
+    )  # fmt: skip
+    h, w = ckpt.meta["dataset"]["image_size"]
+    c = ckpt.meta["in_channels"]
+    files = {"module": "model.vmfb", "pareto": "pareto.bin", "pareto_json": "pareto.json"}
+    if data is not None:
+        # one normalised test image, so the bundle can be tried with iree-run-module straight away
+        from explorer.data import normalize
+
+        img = normalize(data.test_x[:1], data.mean, data.std).permute(0, 2, 3, 1).contiguous().numpy()
+        np.save(out / "sample_image.npy", img.astype(np.float32))
+        files["sample_image"] = "sample_image.npy"
+    if bench:
+        script = BENCH_SCRIPT.format(
+            study=shlex.quote(view.name), configs=" ".join(str(r.config) for r in rows), entry=ENTRY,
+            image_type=f"1x{h}x{w}x{c}xf32", gates=g,
+        )  # fmt: skip
+        (out / "bench.sh").write_text(script)
+        (out / "bench.sh").chmod(0o755)
+        files["bench"] = "bench.sh"
+    model = ckpt.model
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "format_version": 1,
+        "created_by": f"skip-explorer {__version__}",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "target": {
+            "name": tgt.name,
+            "triple": tgt.triple,
+            "compiler_flags": list(tgt.flags),
+            "cpu_features": cpu_flags() if tgt.name == "host" else [f for f in tgt.flags if "features" in f],
+        },
+        "iree_version": iree_version(),
+        "entry_function": ENTRY,
+        "device": "local-sync",
+        "inputs": [
+            {
+                "name": "image",
+                "shape": [1, h, w, c],
+                "dtype": "float32",
+                "layout": "NHWC",
+                "preprocessing": "(pixel / 255 - mean) / std per channel",
+            },
+            {
+                "name": "skip",
+                "shape": [g],
+                "dtype": "int32",
+                "meaning": "one entry per gate in gate order; 1 = execute, 0 = skip",
+            },
+        ],  # fmt: skip
+        "outputs": [{"name": "logits", "shape": [1, ckpt.meta["num_classes"]], "dtype": "float32"}],
+        "normalisation": {"mean": list(ckpt.mean), "std": list(ckpt.std)},
+        "classes": ckpt.meta["dataset"].get("classes", []),
+        "model": {
+            "arch": ckpt.arch,
+            "num_gates": g,
+            "gate_blocks": list(model.gated_blocks),
+            "checkpoint_sha256": ckpt.sha256,
+            "dataset": ckpt.dataset,
+        },
+        "pareto": {
+            "study": view.name,
+            "rows": len(rows),
+            "accuracy": "top-1 fraction on the validation split",
+            "latency_source": view.settings["evaluators"].get(view.latency_evaluator, ""),
+            "latency_evaluator": view.latency_evaluator,
+            "min_accuracy": min_accuracy,
+        },
+        "files": {role: {"name": name, "sha256": sha256_file(out / name)} for role, name in files.items()},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    assert module == out / "model.vmfb"
+    return out

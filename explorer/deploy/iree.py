@@ -1,0 +1,178 @@
+"""Compile a checkpoint into one IREE module (.vmfb) per target, cached; load and run it in-process.
+
+Targets: `host` (x86-64 or whatever this machine is, with its CPU features), `aarch64`
+(aarch64-unknown-linux-gnu, generic ARMv8-A), `armv7` (armv7a-unknown-linux-gnueabihf for the
+Cortex-A15 with NEON of the Odroid XU4). Cross-compiled modules cannot run here.
+
+Compiled modules are cached under $EXPLORER_CACHE (default ~/.cache/skip-explorer/iree) by
+(weights sha256, target, compiler flags, IREE version, emitter version, batch, static skip).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explorer.checkpoint import Checkpoint
+from explorer.deploy.mlir import ENTRY, resnet_to_mlir
+from explorer.errors import ExplorerError
+
+EMITTER_VERSION = "1"
+
+
+class DeployError(ExplorerError):
+    """Compiling or running an IREE module failed."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    triple: str
+    flags: tuple[str, ...]
+    runs_here: bool
+
+
+def _host_triple() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "x86_64-unknown-linux-gnu", "amd64": "x86_64-unknown-linux-gnu",
+            "aarch64": "aarch64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}.get(machine, machine)  # fmt: skip
+
+
+COMMON = ("--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu")
+TARGETS = {
+    "host": Target("host", _host_triple(), (*COMMON, "--iree-llvmcpu-target-cpu=host"), True),
+    "aarch64": Target(
+        "aarch64",
+        "aarch64-unknown-linux-gnu",
+        (*COMMON, "--iree-llvmcpu-target-triple=aarch64-unknown-linux-gnu", "--iree-llvmcpu-target-cpu=generic"),
+        False,
+    ),
+    "armv7": Target(
+        "armv7",
+        "armv7a-unknown-linux-gnueabihf",
+        (
+            *COMMON,
+            "--iree-llvmcpu-target-triple=armv7a-unknown-linux-gnueabihf",
+            "--iree-llvmcpu-target-cpu=cortex-a15",
+            "--iree-llvmcpu-target-cpu-features=+neon,+vfp4",
+        ),
+        False,
+    ),
+}
+
+
+def get_target(name: str) -> Target:
+    if name not in TARGETS:
+        raise DeployError(f"unknown target {name!r}: choose one of {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def iree_version() -> str:
+    try:
+        from iree.compiler import version
+
+        return str(version.VERSION)
+    except Exception:  # noqa: BLE001  (older wheels lack the module)
+        from importlib.metadata import version as dist_version
+
+        return dist_version("iree-base-compiler")
+
+
+def cpu_flags() -> list[str]:
+    """The host CPU's feature flags (what `host` modules are compiled for)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return []
+
+
+def cache_root() -> Path:
+    env = os.environ.get("EXPLORER_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "skip-explorer" / "iree"
+
+
+def module_key(ckpt: Checkpoint, target: Target, batch: int, static_skip: str | None) -> str:
+    parts = [ckpt.sha256, target.name, target.triple, " ".join(target.flags), iree_version(), EMITTER_VERSION,
+             str(batch), static_skip or "gated"]  # fmt: skip
+    if target.name == "host":
+        parts.append(" ".join(sorted(cpu_flags())))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+def _compiler() -> str:
+    exe = shutil.which("iree-compile")
+    if exe:
+        return exe
+    try:
+        from iree.compiler.tools.binaries import find_tool
+
+        return find_tool("iree-compile")
+    except Exception as e:  # noqa: BLE001
+        raise DeployError(f"iree-compile not found ({e}): pip install iree-base-compiler") from None
+
+
+def compile_checkpoint(
+    ckpt: Checkpoint,
+    target: str = "host",
+    *,
+    batch: int = 1,
+    static_skip: str | None = None,
+    out: Path | None = None,
+    cache: bool = True,
+) -> Path:
+    """Compile `ckpt` for `target`; returns the .vmfb path (the cached file, or `out` if given)."""
+    tgt = get_target(target)
+    model = ckpt.model.eval()
+    key = module_key(ckpt, tgt, batch, static_skip)
+    cached = cache_root() / f"{ckpt.arch}-{tgt.name}-{key}.vmfb"
+    if not (cache and cached.is_file()):
+        h, w = ckpt.meta["dataset"]["image_size"]
+        bits = [int(c) for c in static_skip] if static_skip is not None else None
+        text = resnet_to_mlir(model, (h, w), batch=batch, static_skip=bits)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "model.mlir"
+            src.write_text(text)
+            dst = Path(tmp) / "model.vmfb"
+            proc = subprocess.run([_compiler(), str(src), *tgt.flags, "-o", str(dst)], capture_output=True, text=True)
+            if proc.returncode:
+                raise DeployError(f"iree-compile failed for target {tgt.name}:\n{proc.stderr[-4000:]}")
+            tmp_cached = cached.with_suffix(".vmfb.tmp")
+            shutil.copy(dst, tmp_cached)
+            os.replace(tmp_cached, cached)
+    if out is None:
+        return cached
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(cached, out)
+    return out
+
+
+class IreeModule:
+    """A loaded .vmfb: `module(image_nhwc, skip) -> logits` (numpy), on one device (local-sync: 1 thread)."""
+
+    def __init__(self, vmfb: Path, device: str = "local-sync", function: str = ENTRY):
+        import iree.runtime as rt
+
+        data = Path(vmfb).read_bytes()
+        try:
+            self._ctx = rt.SystemContext(config=rt.Config(device))
+            self._ctx.add_vm_module(rt.VmModule.copy_buffer(self._ctx.instance, data))
+            self._fn = self._ctx.modules.module[function]
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise DeployError(f"cannot load {vmfb} on device {device} ({e}): compiled for another target?") from None
+
+    def __call__(self, image: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
+        args = (image,) if skip is None else (image, skip)
+        return self._fn(*args).to_host()
