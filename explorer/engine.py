@@ -265,6 +265,12 @@ class StudyView:
         for e in self.evaluations():
             if str(e.config) == full:
                 return e
+        if DEVICE_EVALUATOR in self.settings["evaluators"]:
+            raise StorageError(
+                f"no latency of the full-depth configuration {full} was imported for "
+                f"{self.settings['evaluators'][DEVICE_EVALUATOR]}: it is the reference of the front; "
+                "include it in the CSV (bench.sh does)"
+            )
         raise StorageError(f"study {self.name!r} has no full-depth evaluation yet: run explorer search first")
 
     def front(self, strategy: str | None = None) -> list[Evaluation]:

@@ -1,0 +1,202 @@
+"""The IREE module: one executable for every configuration, equal to PyTorch, gates as real branches."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from explorer.checkpoint import load_checkpoint, save_checkpoint
+from explorer.config import SkipConfig
+from explorer.deploy.bundle import read_bundle
+from explorer.deploy.iree import IreeModule, compile_checkpoint
+from explorer.deploy.mlir import resnet_to_mlir
+from explorer.models import create_model
+
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _own_cache(tmp_path_factory):
+    old = os.environ.get("EXPLORER_CACHE")
+    os.environ["EXPLORER_CACHE"] = str(tmp_path_factory.mktemp("iree-cache"))
+    yield
+    if old is None:
+        os.environ.pop("EXPLORER_CACHE")
+    else:
+        os.environ["EXPLORER_CACHE"] = old
+
+
+def nhwc(x: torch.Tensor) -> np.ndarray:
+    return x.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def test_all_64_resnet20_configurations_match_pytorch(tiny_ckpt, fmnist):
+    ckpt = load_checkpoint(tiny_ckpt)
+    module = IreeModule(compile_checkpoint(ckpt, "host"))
+    from explorer.data import normalize
+
+    images = normalize(fmnist.val_x[:40], fmnist.mean, fmnist.std)
+    worst = 0.0
+    with torch.no_grad():
+        for i in range(64):
+            config = SkipConfig.from_int(i, 6)
+            skip = np.array(config.bits, dtype=np.int32)
+            for k in range(0, 40, 8):  # a few single images per configuration (batch-1 module)
+                x = images[k : k + 1]
+                got = module(nhwc(x), skip)
+                ref = ckpt.model(x, list(config.bits)).numpy()
+                worst = max(worst, float(np.abs(got - ref).max()))
+                assert got.argmax() == ref.argmax()
+    assert worst < 1e-4
+
+
+@pytest.fixture(scope="module")
+def resnet56_ckpt(tmp_path_factory, fmnist):
+    """An untrained resnet56 with non-trivial BatchNorm statistics (numerics do not need training)."""
+    torch.manual_seed(0)
+    model = create_model("resnet56", in_channels=1)
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.5)
+    meta = {"arch": "resnet56", "in_channels": 1, "num_classes": 10, "dataset": fmnist.describe()}
+    return save_checkpoint(tmp_path_factory.mktemp("r56") / "resnet56", model.eval(), meta)
+
+
+def test_100_random_resnet56_configurations_match_pytorch(resnet56_ckpt):
+    ckpt = load_checkpoint(resnet56_ckpt)
+    module = IreeModule(compile_checkpoint(ckpt, "host"))
+    rng = np.random.default_rng(0)
+    x = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    worst = 0.0
+    with torch.no_grad():
+        for _ in range(100):
+            bits = [int(b) for b in rng.integers(0, 2, 24)]
+            got = module(nhwc(x), np.array(bits, dtype=np.int32))
+            ref = ckpt.model(x, bits).numpy()
+            worst = max(worst, float(np.abs(got - ref).max()))
+            assert got.argmax() == ref.argmax()
+    assert worst < 1e-4
+
+
+def test_gates_stay_real_branches_in_the_compiled_program(tiny_ckpt, tmp_path):
+    """After IREE's dispatch formation, each gate is still a branch around its block's dispatches."""
+    ckpt = load_checkpoint(tiny_ckpt)
+    src = tmp_path / "m.mlir"
+    src.write_text(resnet_to_mlir(ckpt.model, (28, 28)))
+    from explorer.deploy.iree import TARGETS, _compiler
+
+    out = subprocess.run(
+        [_compiler(), str(src), *TARGETS["host"].flags, "--compile-to=flow", "-o", str(tmp_path / "flow.mlir")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    flow = (tmp_path / "flow.mlir").read_text()
+    branches = flow.count("scf.if") + flow.count("cf.cond_br")
+    assert branches >= 6
+    # the dispatches of a gated block live inside a branch region, not before it
+    first_if = flow.index("scf.if") if "scf.if" in flow else flow.index("cf.cond_br")
+    assert "flow.dispatch" in flow[first_if:]
+
+
+def test_static_module_equals_gated_module(tiny_ckpt):
+    ckpt = load_checkpoint(tiny_ckpt)
+    gated = IreeModule(compile_checkpoint(ckpt, "host"))
+    static = IreeModule(compile_checkpoint(ckpt, "host", static_skip="101100"))
+    x = np.random.default_rng(0).standard_normal((1, 28, 28, 1)).astype(np.float32)
+    assert np.allclose(gated(x, np.array([1, 0, 1, 1, 0, 0], np.int32)), static(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("target", ["aarch64", "armv7"])
+def test_cross_compiles_for_boards(tiny_ckpt, tmp_path, target):
+    path = compile_checkpoint(load_checkpoint(tiny_ckpt), target, out=tmp_path / f"{target}.vmfb")
+    assert path.stat().st_size > 100_000
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "explorer.cli", *args], capture_output=True, text=True, env=ENV, timeout=900
+    )
+
+
+def test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer(tiny_ckpt, tmp_path):
+    db = f"sqlite:///{tmp_path}/d.db"
+    r = run(
+        "search",
+        "--checkpoint",
+        str(tiny_ckpt),
+        "--strategy",
+        "sensitivity",
+        "--limit",
+        "300",
+        "--db",
+        db,
+        "--study",
+        "d",
+    )
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "bundle"
+    r = run("export", "--db", db, "--study", "d", "--out", str(out), "--bench")
+    assert r.returncode == 0, r.stderr
+    bundle = read_bundle(out)
+    manifest = bundle.manifest
+    assert manifest["target"]["name"] == "host" and manifest["entry_function"] == "forward"
+    assert manifest["inputs"][0]["layout"] == "NHWC" and manifest["model"]["num_gates"] == 6
+    assert set(manifest["files"]) >= {"module", "pareto", "pareto_json", "sample_image", "bench"}
+    assert [r.config.num_skipped for r in bundle.rows] == sorted(r.config.num_skipped for r in bundle.rows)
+    assert json.loads((out / "pareto.json").read_text())[0]["config"] == str(bundle.rows[0].config)
+    for row in bundle.rows:
+        bits = str(row.config)
+        ours = run("predict", "--bundle", str(out), "--image", str(out / "sample_image.npy"), "--skip", bits)
+        assert ours.returncode == 0, ours.stderr
+        cls = int(ours.stdout.split("class ")[1].split()[0])
+        tool = subprocess.run(
+            ["iree-run-module", f"--module={out / 'model.vmfb'}", "--device=local-sync", "--function=forward",
+             f"--input=@{out / 'sample_image.npy'}", f"--input=6xi32={','.join(bits)}"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert tool.returncode == 0, tool.stderr
+        values = [float(v) for v in tool.stdout.split("1x10xf32=[")[1].split("]")[0].split()]
+        assert int(np.argmax(values)) == cls
+
+
+def test_cross_target_bundle_records_its_target(tiny_ckpt, tmp_path):
+    db = f"sqlite:///{tmp_path}/d.db"
+    assert run("search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--limit", "200",
+               "--latency-evaluator", "latency-torch", "--db", db, "--study", "x").returncode == 0  # fmt: skip
+    r = run("export", "--db", db, "--study", "x", "--out", str(tmp_path / "arm"), "--target", "armv7")
+    assert r.returncode == 0, r.stderr
+    m = read_bundle(tmp_path / "arm").manifest
+    assert m["target"]["triple"] == "armv7a-unknown-linux-gnueabihf"
+    assert "--iree-llvmcpu-target-cpu=cortex-a15" in m["target"]["compiler_flags"]
+
+
+def test_import_latency_recomputes_the_front_for_a_device(tiny_ckpt, tmp_path):
+    db = f"sqlite:///{tmp_path}/d.db"
+    assert run("search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--limit", "200",
+               "--latency-evaluator", "latency-torch", "--db", db, "--study", "b").returncode == 0  # fmt: skip
+    front = json.loads(run("pareto", "--db", db, "--study", "b", "--json").stdout)["front"]
+    csv = tmp_path / "lat.csv"
+    # a board where every configuration costs the same: only the most accurate one stays on the front
+    configs = list(dict.fromkeys(["111111"] + [r["config"] for r in front]))
+    csv.write_text("config,latency_ms\n" + "".join(f"{c},5.0\n" for c in configs))
+    r = run("import-latency", "--db", db, "--study", "b", "--csv", str(csv), "--device", "flatboard")
+    assert r.returncode == 0 and f"imported {len(configs)} new" in r.stdout
+    again = run("import-latency", "--db", db, "--study", "b", "--csv", str(csv), "--device", "flatboard")
+    assert "imported 0 new" in again.stdout
+    dev = json.loads(run("pareto", "--db", db, "--study", "b", "--device", "flatboard", "--json").stdout)["front"]
+    best = max(r["accuracy"] for r in front)  # the study's most accurate configuration is on its front
+    assert all(r["latency_ms"] == 5.0 and r["accuracy"] == best for r in dev)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("config,latency_ms\n1101,3\n")
+    r = run("import-latency", "--db", db, "--study", "b", "--csv", str(bad), "--device", "x")
+    assert r.returncode == 2 and "line 2" in r.stderr and "6 skippable blocks" in r.stderr
