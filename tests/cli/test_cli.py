@@ -99,6 +99,10 @@ def test_train_creates_checkpoint_from_the_command_line(tmp_path):
 
 def test_demo_runs_on_a_given_checkpoint(ckpt, tmp_path):
     db = f"sqlite:///{tmp_path}/demo.db"
-    out = run("demo", "--checkpoint", str(ckpt), "--limit", "100", "--db", db, check=True).stdout
+    out = run(
+        "demo", "--checkpoint", str(ckpt), "--limit", "100", "--db", db, "--bundle", str(tmp_path / "b"), check=True
+    ).stdout
     assert "111111" in out and "011111" in out and "111110" in out
     assert "Pareto front" in out and f"explorer pareto --db {db}" in out
+    assert "test image 0 →" in out and "iree-run-module --module=" in out
+    assert (tmp_path / "b" / "pareto.bin").is_file() and (tmp_path / "b" / "model.vmfb").is_file()
