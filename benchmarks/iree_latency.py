@@ -112,7 +112,7 @@ def main() -> None:
     print(f"{ckpt.arch} ({g} gates), batch 1, 1 thread, medians of {args.rounds * args.reps} calls (ms)")
     print("| N skipped | MMACs | IREE gated | IREE static | gated ÷ static | onnxruntime | IREE ÷ ORT | torch eager |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, cfg in enumerate(nested):
+    for n in range(len(nested)):
         gm, sm, om, tm = (med[(e, n)] for e in engines)
         print(
             f"| {n} | {macs[n] / 1e6:.1f} | {gm:.3f} | {sm:.3f} | {gm / sm:.3f} | {om:.3f} | {gm / om:.2f} | {tm:.3f} |"
