@@ -21,7 +21,6 @@ The reader checks every field and raises one BundleError naming the file and the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import struct
@@ -29,6 +28,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.checkpoint import sha256_of as sha256_file
 from explorer.config import SkipConfig
 from explorer.errors import ExplorerError
 
@@ -120,14 +120,6 @@ def decode_pareto(data: bytes, where: str = "pareto.bin", expected_gates: int | 
     if [r.config.num_skipped for r in rows] != sorted(r.config.num_skipped for r in rows):
         raise BundleError(f"{where}: rows are not sorted by number of skipped gates")
     return rows
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
