@@ -170,7 +170,8 @@ class Engine:
                             "context": ev.context,
                             "config": str(c),
                             "num_skipped": c.num_skipped,
-                            "metrics": v,
+                            "metrics": {k: x for k, x in v.items() if not isinstance(x, bytes)},
+                            "blob": next((x for x in v.values() if isinstance(x, bytes)), None),
                             "wall_time_s": per_config,
                             "study_id": self.study_id,
                             "strategy": strategy,
@@ -292,11 +293,13 @@ class StudyView:
 DEVICE_EVALUATOR = "latency-device"  # latencies imported from a board (explorer import-latency)
 
 
-def load_study(db: Database, name: str, device: str | None = None) -> StudyView:
+def load_study(db: Database, name: str, device: str | None = None, plain_bn: bool = False) -> StudyView:
     """Read a study and the evaluations of all its trials under the study's evaluator settings.
 
     `device`: use the latencies imported for that device instead of the study's own latency
     evaluator (only configurations measured on the device are then part of the view).
+    `plain_bn`: in a study searched with BatchNorm re-estimation, use the accuracy with the stock
+    statistics (`accuracy_plain`) instead, to compare both fronts.
     """
     with db.session() as s:
         study = s.scalars(select(Study).where(Study.name == name)).first()
@@ -332,6 +335,12 @@ def load_study(db: Database, name: str, device: str | None = None) -> StudyView:
             row["by"].add(evaluator)
         # a configuration counts once every evaluator of the study has measured it
         rows = [r for r in merged.values() if r.pop("by") == set(contexts)]
+        if plain_bn:
+            if rows and not all("accuracy_plain" in r["metrics"] for r in rows):
+                raise StorageError(f"study {name!r} was not searched with --bn-recal: it has only one accuracy")
+            for r in rows:
+                r["metrics"] = {**r["metrics"], "accuracy_recal": r["metrics"]["accuracy"],
+                                "accuracy": r["metrics"]["accuracy_plain"]}  # fmt: skip
         if device is not None and not rows:
             raise StorageError(
                 f"study {name!r} has no latencies imported for device {device!r}: run explorer import-latency"

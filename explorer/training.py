@@ -190,11 +190,14 @@ def train(
     save_every_s: float = 120.0,
     console: Console | None = None,
     data: DataSplits | None = None,
+    bn_recal: int = 2000,
 ) -> Path:
     """Train per `cfg` into `out_dir` (a checkpoint directory); returns it.
 
     `resume` continues an interrupted run in `out_dir` from its last saved state; `force`
-    discards whatever is there. Ctrl-C or SIGTERM save the state before stopping.
+    discards whatever is there. Ctrl-C or SIGTERM save the state before stopping. `bn_recal`:
+    re-estimate the full-depth BatchNorm statistics on that many training images at the end
+    (0: keep the statistics accumulated during training); accuracy before and after is recorded.
     """
     cfg.validate()
     console = console or Console()
@@ -339,6 +342,15 @@ def train(
         signal.signal(signal.SIGTERM, old_handler)
 
     model.eval()
+    recal_info = None
+    if bn_recal:
+        from explorer.bn import recalibrate_full_depth
+
+        model, recal_info = recalibrate_full_depth(model, data, bn_recal, seed=cfg.seed)
+        console.print(
+            f"BatchNorm statistics re-estimated on {recal_info['images']} training images: "
+            f"val {100 * recal_info['val_before']:.2f}% → {100 * recal_info['val_after']:.2f}%"
+        )
     val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
     test_acc = accuracy(model, data.test_x, data.test_y, mean=data.mean, std=data.std)
     seen = sum(h["img_per_s"] * h["time_s"] for h in history)
@@ -359,6 +371,7 @@ def train(
             "history": history,
         },
         "accuracy": {"val": val_acc, "test": test_acc},
+        "bn_recalibration": recal_info,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     save_checkpoint(out, model.to(memory_format=torch.contiguous_format), meta)

@@ -135,6 +135,8 @@ def test_training_writes_a_complete_checkpoint(tmp_path, fmnist):
     assert 0.0 <= meta["accuracy"]["val"] <= 1.0 and 0.0 <= meta["accuracy"]["test"] <= 1.0
     assert meta["accuracy"]["val"] > 0.3  # 2 short epochs already learn something real
     assert len(meta["weights_sha256"]) == 64 and meta["project_version"]
+    recal = meta["bn_recalibration"]  # full-depth statistics re-estimated at the end, by default
+    assert recal["images"] == 1536 and recal["val_after"] == meta["accuracy"]["val"]
     ckpt = load_checkpoint(out)
     assert ckpt.sha256 == meta["weights_sha256"]
     # an existing checkpoint is never overwritten by accident

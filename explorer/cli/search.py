@@ -37,12 +37,17 @@ def build_engine(
     limit: int | None = None,
     data_dir: Path | None = None,
     chunk_size: int = 32,
+    bn_recal: int = 0,
+    bn_seed: int = 0,
 ) -> Engine:
     if objective not in COST_METRICS:
         raise ConfigError(f"--objective must be 'latency' or 'macs', got {objective!r}")
     ckpt = load_checkpoint(checkpoint)
     subject = Subject(ckpt, data_dir)
-    evaluators = [create_evaluator("accuracy", subject, split=split, limit=limit), create_evaluator("flops", subject)]
+    evaluators = [
+        create_evaluator("accuracy", subject, split=split, limit=limit, bn_recal=bn_recal, bn_seed=bn_seed),
+        create_evaluator("flops", subject),
+    ]
     if objective == "latency":
         evaluators.append(create_evaluator(latency_evaluator, subject))
     name = study or Path(checkpoint).resolve().name
@@ -157,6 +162,10 @@ def search_cmd(
     chunk_size: int = typer.Option(
         32, "--chunk-size", help="Configurations evaluated and stored together (smaller: finer-grained resume)."
     ),
+    bn_recal: int = typer.Option(
+        0, "--bn-recal", help="Re-estimate BatchNorm statistics per configuration on N training images (0: off)."
+    ),
+    bn_seed: int = typer.Option(0, "--bn-seed", help="Seed of the BatchNorm calibration images."),
     data_dir: Path | None = DataDirOption,
     threads: int | None = ThreadsOption,
 ) -> None:
@@ -170,7 +179,7 @@ def search_cmd(
     database = Database(db)
     engine = build_engine(
         database, checkpoint, study, objective=objective, latency_evaluator=latency_evaluator, limit=limit,
-        data_dir=data_dir, chunk_size=chunk_size,
+        data_dir=data_dir, chunk_size=chunk_size, bn_recal=bn_recal, bn_seed=bn_seed,
     )  # fmt: skip
     if strategy == "all" and engine.space.num_gates > MAX_GATES:
         console.print(f"[yellow]exhaustive skipped: {engine.space.num_gates} gates is more than {MAX_GATES}")
@@ -192,10 +201,13 @@ def pareto_cmd(
     study: str = typer.Option(..., "--study", help="Study name."),
     strategy: str | None = typer.Option(None, "--strategy", help="Only this strategy's configurations."),
     device: str | None = typer.Option(None, "--device", help="Use latencies imported for this device."),
+    plain_bn: bool = typer.Option(
+        False, "--plain-bn", help="In a --bn-recal study: the front with the stock BatchNorm statistics."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the front as JSON."),
 ) -> None:
     """Print a study's Pareto front, sorted by number of skipped blocks."""
-    view = load_study(Database(db, create=False), study, device=device)
+    view = load_study(Database(db, create=False), study, device=device, plain_bn=plain_bn)
     if strategy is not None and strategy not in view.strategies():
         raise ConfigError(
             f"study {study!r} has no results of strategy {strategy!r} (it has {', '.join(view.strategies())})"

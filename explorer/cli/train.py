@@ -47,6 +47,9 @@ def train_cmd(
     save_every: float = typer.Option(
         120.0, "--save-every", help="Seconds between mid-epoch saves of the training state."
     ),
+    bn_recal: int = typer.Option(
+        2000, "--bn-recal", help="At the end, re-estimate BatchNorm statistics on N training images (0: off)."
+    ),
     threads: int | None = ThreadsOption,
 ) -> None:
     """Train a skip-resilient ResNet with Stochastic Depth; resumable with --resume."""
@@ -57,4 +60,37 @@ def train_cmd(
         limit_train=limit_train, augment=augment, crop_padding=crop_padding, flip=augment,
         channels_last=channels_last,
     )  # fmt: skip
-    train(cfg, out, data_dir=data_dir, resume=resume, force=force, save_every_s=save_every)
+    train(cfg, out, data_dir=data_dir, resume=resume, force=force, save_every_s=save_every, bn_recal=bn_recal)
+
+
+@app.command("recalibrate")
+def recalibrate_cmd(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint directory."),
+    out: Path | None = typer.Option(None, "--out", help="Write the recalibrated checkpoint here."),
+    in_place: bool = typer.Option(False, "--in-place", help="Replace the checkpoint itself (its sha256 changes)."),
+    images: int = typer.Option(2000, "--images", help="Training images to estimate the statistics on."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the calibration images."),
+    data_dir: Path | None = DataDirOption,
+    threads: int | None = ThreadsOption,
+) -> None:
+    """Re-estimate a checkpoint's full-depth BatchNorm statistics (no weight changes)."""
+    from explorer.bn import recalibrate_full_depth
+    from explorer.checkpoint import save_checkpoint
+    from explorer.cli.common import load_for_checkpoint
+    from explorer.errors import CheckpointError
+
+    if (out is None) == (not in_place):
+        raise CheckpointError("give either --out DIR or --in-place")
+    set_threads(threads)
+    ckpt, data = load_for_checkpoint(checkpoint, data_dir)
+    model, info = recalibrate_full_depth(ckpt.model, data, images, seed)
+    meta = {
+        k: v for k, v in ckpt.meta.items() if k not in ("format", "format_version", "weights_sha256", "weights_file")
+    }
+    meta["accuracy"] = {"val": info["val_after"], "test": info["test_after"]}
+    meta["bn_recalibration"] = info
+    dest = save_checkpoint(checkpoint if in_place else out, model, meta)
+    print(
+        f"wrote {dest}: val {100 * info['val_before']:.2f}% → {100 * info['val_after']:.2f}%, "
+        f"test {100 * info['test_before']:.2f}% → {100 * info['test_after']:.2f}% (all blocks)"
+    )

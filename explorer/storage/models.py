@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: evaluations.blob (per-configuration BatchNorm statistics)
 
 
 def utcnow() -> datetime:
@@ -86,6 +86,8 @@ class EvaluationRecord(Base):
     config: Mapped[str] = mapped_column(String(512))
     num_skipped: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict] = mapped_column(JSON)
+    # evaluator output that is not a number, e.g. re-estimated BatchNorm statistics (float32 little-endian)
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, default=None)
     wall_time_s: Mapped[float] = mapped_column(Float)  # seconds this configuration's evaluation cost
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"), nullable=True)  # first study to ask
     strategy: Mapped[str | None] = mapped_column(String(64), nullable=True)

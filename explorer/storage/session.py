@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -88,6 +88,16 @@ class Database:
                     f"database {_safe(self.url)} has schema version {row.version}, newer than this "
                     f"skip-explorer understands ({SCHEMA_VERSION}); upgrade skip-explorer"
                 )
+            if row.version < SCHEMA_VERSION:
+                self._upgrade(s, row)
+
+    def _upgrade(self, s: Session, row: SchemaInfo) -> None:
+        """Bring an older schema up to date, one version at a time, in one transaction."""
+        if row.version == 1:
+            blob = "BYTEA" if self.engine.dialect.name == "postgresql" else "BLOB"
+            s.execute(text(f"ALTER TABLE evaluations ADD COLUMN blob {blob}"))
+            row.version = 2
+        s.commit()
 
     @contextmanager
     def session(self) -> Iterable[Session]:
