@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from sqlalchemy import func, select
@@ -240,6 +240,7 @@ class StudyView:
     settings: dict
     checkpoint: CheckpointRecord
     rows: list[dict]  # one per (strategy, configuration): config, strategy, seq, metrics, wall_time_s
+    bn_stats: dict[str, bytes] = field(default_factory=dict)  # config → re-estimated BatchNorm statistics
 
     @property
     def cost_metric(self) -> str:
@@ -316,14 +317,15 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
         contexts = settings["evaluators"]
         q = (
             select(Trial.strategy, Trial.config, Trial.seq, EvaluationRecord.evaluator, EvaluationRecord.context,
-                   EvaluationRecord.metrics, EvaluationRecord.wall_time_s)
+                   EvaluationRecord.metrics, EvaluationRecord.wall_time_s, EvaluationRecord.blob)
             .join(EvaluationRecord, (EvaluationRecord.config == Trial.config)
                   & (EvaluationRecord.checkpoint_id == study.checkpoint_id))
             .where(Trial.study_id == study.id)
             .order_by(Trial.strategy, Trial.seq)
         )  # fmt: skip
         merged: dict[tuple[str, str], dict] = {}
-        for strategy, config, seq, evaluator, context, metrics, wall in s.execute(q):
+        blobs: dict[str, bytes] = {}
+        for strategy, config, seq, evaluator, context, metrics, wall, blob in s.execute(q):
             if contexts.get(evaluator) != context:
                 continue  # measured under other settings (another study's split, another machine)
             row = merged.setdefault(
@@ -333,6 +335,8 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
             row["metrics"].update(metrics)
             row["wall_time_s"] += wall
             row["by"].add(evaluator)
+            if blob is not None and evaluator == "accuracy" and not plain_bn:
+                blobs[config] = blob
         # a configuration counts once every evaluator of the study has measured it
         rows = [r for r in merged.values() if r.pop("by") == set(contexts)]
         if plain_bn:
@@ -345,7 +349,7 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
             raise StorageError(
                 f"study {name!r} has no latencies imported for device {device!r}: run explorer import-latency"
             )
-        return StudyView(study.name, settings, checkpoint, rows)
+        return StudyView(study.name, settings, checkpoint, rows, blobs)
 
 
 def device_context(device: str) -> str:

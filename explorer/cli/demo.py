@@ -95,7 +95,7 @@ def demo_cmd(
     label = int(engine.subject.data.test_y[0])
     classes = bundle.manifest["classes"]
     for row in (bundle.rows[0], bundle.rows[-1]):
-        pred = int(np.argmax(module(image, np.array(row.config.bits, dtype=np.int32))))
+        pred = int(np.argmax(module(image, np.array(row.config.bits, dtype=np.int32), row.bn)))
         console.print(
             f"  skip {row.config} ({row.config.num_skipped} blocks skipped, {100 * row.accuracy:.2f}%, "
             f"{row.latency_ms:.3f} ms): test image 0 → {classes[pred]} (true: {classes[label]})"

@@ -133,6 +133,12 @@ def predict_cmd(
     """Classify one image with a bundle's module, as a board would."""
     b = read_bundle(bundle)
     config = SkipConfig.parse(skip, b.num_gates) if skip else b.rows[0].config
+    row = next((r for r in b.rows if r.config == config), None)
+    if b.bn_values and row is None:
+        raise BundleError(
+            f"skip vector {config} is not a row of {bundle}/pareto.bin, so the bundle has no BatchNorm "
+            "statistics for it; choose one of: " + ", ".join(str(r.config) for r in b.rows)
+        )
     try:
         x = np.load(image, allow_pickle=False).astype(np.float32)
     except (OSError, ValueError) as e:
@@ -140,7 +146,8 @@ def predict_cmd(
     expected = tuple(b.manifest["inputs"][0]["shape"])
     if x.shape != expected:
         raise BundleError(f"{image} holds an array of shape {x.shape}; the module takes {expected} (NHWC, normalised)")
-    logits = IreeModule(b.vmfb)(x, np.array(config.bits, dtype=np.int32))[0]
+    bn = row.bn if b.bn_values else None
+    logits = IreeModule(b.vmfb)(x, np.array(config.bits, dtype=np.int32), bn)[0]
     cls = int(np.argmax(logits))
     names = b.manifest.get("classes") or []
     print(f"skip={config} class {cls}" + (f" ({names[cls]})" if cls < len(names) else ""))

@@ -49,7 +49,8 @@ def build_engine(
         create_evaluator("flops", subject),
     ]
     if objective == "latency":
-        evaluators.append(create_evaluator(latency_evaluator, subject))
+        options = {"bn_input": True} if bn_recal and latency_evaluator == "latency-iree" else {}
+        evaluators.append(create_evaluator(latency_evaluator, subject, **options))
     name = study or Path(checkpoint).resolve().name
     return Engine(db, subject, name, evaluators, COST_METRICS[objective], chunk_size=chunk_size)
 

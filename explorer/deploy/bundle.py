@@ -1,6 +1,7 @@
 """The deployment bundle: model.vmfb + pareto.bin + pareto.json + manifest.json, and its reader.
 
-pareto.bin (format version 1, little-endian; see docs/pareto-bin.md):
+pareto.bin, little-endian; see docs/pareto-bin.md. Version 1 (bundles without per-configuration
+BatchNorm statistics):
 
     offset  size  field
     0       8     magic b"SKPARETO"
@@ -16,7 +17,12 @@ pareto.bin (format version 1, little-endian; see docs/pareto-bin.md):
                   macs     u64 (multiply-accumulates per inference)
     20+R×row 4    CRC-32 (zlib) of every byte before it
 
-The reader checks every field and raises one BundleError naming the file and the problem.
+Version 2 (per-configuration BatchNorm statistics): the header gains a u32 at offset 20, the
+number B of BatchNorm values per row (2 × channels: scales then shifts, the module's `bn` input),
+rows start at 24, and each row ends with B f32 values; row size = ceil(G/8) + 16 + 4·B.
+
+The reader accepts both versions, checks every field and raises one BundleError naming the file
+and the problem.
 """
 
 from __future__ import annotations
@@ -28,13 +34,16 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from explorer.checkpoint import sha256_of as sha256_file
 from explorer.config import SkipConfig
 from explorer.errors import ExplorerError
 
 MAGIC = b"SKPARETO"
-VERSION = 1
+VERSION = 2  # the newest version written; version 1 is still written when there are no statistics
 HEADER = struct.Struct("<8sHHII")
+HEADER2 = struct.Struct("<8sHHIII")
 TAIL = struct.Struct("<ffQ")
 CRC = struct.Struct("<I")
 MANIFEST_FORMAT = "skip-explorer-bundle"
@@ -50,14 +59,15 @@ class ParetoRow:
     accuracy: float  # fraction 0..1
     latency_ms: float
     macs: int
+    bn: np.ndarray | None = None  # float32 scales then shifts of every BatchNorm (version 2)
 
 
 def mask_bytes(num_gates: int) -> int:
     return (num_gates + 7) // 8
 
 
-def row_size(num_gates: int) -> int:
-    return mask_bytes(num_gates) + TAIL.size
+def row_size(num_gates: int, bn_values: int = 0) -> int:
+    return mask_bytes(num_gates) + TAIL.size + 4 * bn_values
 
 
 def _mask(config: SkipConfig) -> bytes:
@@ -73,28 +83,54 @@ def sort_rows(rows: list[ParetoRow]) -> list[ParetoRow]:
 
 
 def encode_pareto(rows: list[ParetoRow], num_gates: int) -> bytes:
-    body = bytearray(HEADER.pack(MAGIC, VERSION, num_gates, len(rows), row_size(num_gates)))
+    """Version 1 when no row carries BatchNorm statistics, else version 2 (all rows must)."""
+    with_bn = [r.bn is not None for r in rows]
+    if any(with_bn) and not all(with_bn):
+        raise BundleError("either every row carries BatchNorm statistics or none does")
+    bn_values = int(len(rows[0].bn)) if rows and with_bn[0] else 0
+    size = row_size(num_gates, bn_values)
+    if bn_values:
+        body = bytearray(HEADER2.pack(MAGIC, 2, num_gates, len(rows), size, bn_values))
+    else:
+        body = bytearray(HEADER.pack(MAGIC, 1, num_gates, len(rows), size))
     for r in sort_rows(rows):
         if len(r.config) != num_gates:
             raise BundleError(f"configuration {r.config} has {len(r.config)} bits, expected {num_gates}")
         body += _mask(r.config) + TAIL.pack(r.accuracy, r.latency_ms, int(r.macs))
+        if bn_values:
+            if len(r.bn) != bn_values:
+                raise BundleError(f"row {r.config} has {len(r.bn)} BatchNorm values, expected {bn_values}")
+            body += np.asarray(r.bn, dtype="<f4").tobytes()
     return bytes(body) + CRC.pack(zlib.crc32(body))
 
 
-def decode_pareto(data: bytes, where: str = "pareto.bin", expected_gates: int | None = None) -> list[ParetoRow]:
-    """Parse and validate pareto.bin bytes; `expected_gates` is the module's gate count."""
+def decode_pareto(
+    data: bytes, where: str = "pareto.bin", expected_gates: int | None = None, expected_bn: int | None = None
+) -> list[ParetoRow]:
+    """Parse and validate pareto.bin bytes (version 1 or 2); `expected_gates` is the module's gate
+    count and `expected_bn` the length of its BatchNorm input (0 for a module without one)."""
     if len(data) < HEADER.size + CRC.size:
         raise BundleError(f"{where} is truncated: {len(data)} bytes is shorter than the header")
     magic, version, gates, count, size = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise BundleError(f"{where} is not a pareto.bin file (bad magic {magic!r})")
-    if version != VERSION:
-        raise BundleError(f"{where} has format version {version}; this skip-explorer reads version {VERSION}")
+    if version not in (1, 2):
+        raise BundleError(f"{where} has format version {version}; this skip-explorer reads versions 1 and 2")
+    bn_values, start = 0, HEADER.size
+    if version == 2:
+        if len(data) < HEADER2.size + CRC.size:
+            raise BundleError(f"{where} is truncated: {len(data)} bytes is shorter than the version-2 header")
+        bn_values, start = HEADER2.unpack_from(data)[5], HEADER2.size
+        if bn_values == 0:
+            raise BundleError(f"{where}: a version-2 file must carry BatchNorm values")
     if gates == 0:
         raise BundleError(f"{where} declares 0 gates")
-    if size != row_size(gates):
-        raise BundleError(f"{where} declares {size}-byte rows, but {gates} gates need {row_size(gates)}")
-    expected_len = HEADER.size + count * size + CRC.size
+    if size != row_size(gates, bn_values):
+        raise BundleError(
+            f"{where} declares {size}-byte rows, but {gates} gates and {bn_values} BatchNorm values need "
+            f"{row_size(gates, bn_values)}"
+        )
+    expected_len = start + count * size + CRC.size
     if len(data) != expected_len:
         raise BundleError(
             f"{where} has {len(data)} bytes but its header promises {expected_len} ({count} rows): "
@@ -105,10 +141,15 @@ def decode_pareto(data: bytes, where: str = "pareto.bin", expected_gates: int | 
         raise BundleError(f"{where} fails its CRC-32 check: the file is corrupt")
     if expected_gates is not None and gates != expected_gates:
         raise BundleError(f"{where} has {gates} gates but the module has {expected_gates}: they do not belong together")
+    if expected_bn is not None and bn_values != expected_bn:
+        raise BundleError(
+            f"{where} carries {bn_values} BatchNorm values per row but the module takes {expected_bn}: "
+            "they do not belong together"
+        )
     rows = []
     mb = mask_bytes(gates)
     for k in range(count):
-        off = HEADER.size + k * size
+        off = start + k * size
         mask = data[off : off + mb]
         bits = tuple((mask[i // 8] >> (i % 8)) & 1 for i in range(gates))
         if any(mask[i // 8] >> (i % 8) & 1 for i in range(gates, mb * 8)):
@@ -116,7 +157,12 @@ def decode_pareto(data: bytes, where: str = "pareto.bin", expected_gates: int | 
         acc, lat, macs = TAIL.unpack_from(data, off + mb)
         if not (0.0 <= acc <= 1.0) or not math.isfinite(lat) or lat < 0:
             raise BundleError(f"{where} row {k}: accuracy {acc} or latency {lat} ms out of range")
-        rows.append(ParetoRow(SkipConfig(bits), acc, lat, macs))
+        bn = None
+        if bn_values:
+            bn = np.frombuffer(data, dtype="<f4", count=bn_values, offset=off + mb + TAIL.size).copy()
+            if not np.isfinite(bn).all():
+                raise BundleError(f"{where} row {k}: BatchNorm values are not finite")
+        rows.append(ParetoRow(SkipConfig(bits), acc, lat, macs, bn))
     if [r.config.num_skipped for r in rows] != sorted(r.config.num_skipped for r in rows):
         raise BundleError(f"{where}: rows are not sorted by number of skipped gates")
     return rows
@@ -137,6 +183,11 @@ class Bundle:
     @property
     def num_gates(self) -> int:
         return int(self.manifest["model"]["num_gates"])
+
+    @property
+    def bn_values(self) -> int:
+        """Length of the module's BatchNorm input (0: statistics folded into the module)."""
+        return int(self.manifest["model"].get("bn_values", 0))
 
 
 def read_bundle(path: str | Path) -> Bundle:

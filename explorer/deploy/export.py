@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer import __version__
+from explorer.bn import bn_layers
 from explorer.checkpoint import Checkpoint, load_checkpoint
 from explorer.deploy.bundle import (
     MANIFEST_FORMAT,
@@ -41,14 +42,27 @@ def study_checkpoint(view: StudyView, override: str | Path | None = None) -> Che
     return ckpt
 
 
-def front_rows(view: StudyView, min_accuracy: float | None = None) -> list[ParetoRow]:
+def front_rows(view: StudyView, min_accuracy: float | None = None, model=None) -> list[ParetoRow]:
+    """The front as runtime rows; with per-configuration BatchNorm statistics in the study (and the
+    model to turn them into scales and shifts), every row carries its own."""
     if "latency_ms" not in {m for e in view.evaluations() for m in e.metrics}:
         raise BundleError(
             f"study {view.name!r} has no latency measurements (searched with --objective macs?): "
             "the runtime file needs latencies; run explorer search with a latency objective"
         )
+
+    def bn_of(config) -> np.ndarray | None:
+        if model is None or not view.bn_stats:
+            return None
+        from explorer.bn import BNStats, bn_channels
+
+        stats = BNStats.from_bytes(view.bn_stats[str(config)], bn_channels(model))
+        return np.concatenate(stats.scale_shift(model))
+
     rows = [
-        ParetoRow(e.config, float(e["accuracy"]), float(e["latency_ms"]), int(e.metrics.get("macs", 0)))
+        ParetoRow(
+            e.config, float(e["accuracy"]), float(e["latency_ms"]), int(e.metrics.get("macs", 0)), bn_of(e.config)
+        )
         for e in view.front()
         if min_accuracy is None or e["accuracy"] >= min_accuracy
     ]
@@ -68,7 +82,7 @@ echo "config,latency_ms,latency_p95_ms" > latency.csv
 for cfg in {configs}; do
   skip=$(echo "$cfg" | sed 's/./&,/g; s/,$//')
   $TOOL --module=model.vmfb --device=local-sync --function={entry} \\
-    --input={image_type}=0 --input={gates}xi32=$skip \\
+    --input={image_type}=0 --input={gates}xi32=$skip {bn_arg}\\
     --benchmark_repetitions=20 --benchmark_min_time=0.05 --benchmark_format=csv 2>/dev/null \\
     | awk -F, -v cfg="$cfg" '/_median/ {{m=$3}} /_stddev/ {{s=$3}} END {{printf "%s,%.6f,%.6f\\n", cfg, m, m+2*s}}' \\
     >> latency.csv
@@ -90,9 +104,10 @@ def export_bundle(
     """Write model.vmfb, pareto.bin, pareto.json, manifest.json (and bench.sh) into `out`."""
     tgt = get_target(target)
     ckpt = study_checkpoint(view, checkpoint)
-    rows = front_rows(view, min_accuracy)
+    rows = front_rows(view, min_accuracy, ckpt.model)
+    bn_values = len(rows[0].bn) if rows[0].bn is not None else 0
     out.mkdir(parents=True, exist_ok=True)
-    module = compile_checkpoint(ckpt, target, out=out / "model.vmfb")
+    module = compile_checkpoint(ckpt, target, out=out / "model.vmfb", bn_input=bool(bn_values))
     g = ckpt.num_gates
     (out / "pareto.bin").write_bytes(encode_pareto(rows, g))
     (out / "pareto.json").write_text(
@@ -122,6 +137,7 @@ def export_bundle(
         script = BENCH_SCRIPT.format(
             study=shlex.quote(view.name), configs=" ".join(configs), entry=ENTRY,
             image_type=f"1x{h}x{w}x{c}xf32", gates=g,
+            bn_arg=f"--input={bn_values}xf32=1 " if bn_values else "",  # values do not change the work done
         )  # fmt: skip
         (out / "bench.sh").write_text(script)
         (out / "bench.sh").chmod(0o755)
@@ -155,7 +171,19 @@ def export_bundle(
                 "dtype": "int32",
                 "meaning": "one entry per gate in gate order; 1 = execute, 0 = skip",
             },
-        ],  # fmt: skip
+        ]
+        + (
+            [
+                {
+                    "name": "bn",
+                    "shape": [bn_values],
+                    "dtype": "float32",
+                    "meaning": "the row's BatchNorm scales then shifts (pareto.bin version 2)",
+                }
+            ]
+            if bn_values
+            else []
+        ),  # fmt: skip
         "outputs": [{"name": "logits", "shape": [1, ckpt.meta["num_classes"]], "dtype": "float32"}],
         "normalisation": {"mean": list(ckpt.mean), "std": list(ckpt.std)},
         "classes": ckpt.meta["dataset"].get("classes", []),
@@ -165,6 +193,9 @@ def export_bundle(
             "gate_blocks": list(model.gated_blocks),
             "checkpoint_sha256": ckpt.sha256,
             "dataset": ckpt.dataset,
+            "bn_values": bn_values,
+            "bn_layers": [[name, m.num_features] for name, m in bn_layers(model)] if bn_values else [],
+            "bn_calibration": view.settings["evaluators"].get("accuracy", "") if bn_values else None,
         },
         "pareto": {
             "study": view.name,

@@ -25,7 +25,7 @@ from explorer.checkpoint import Checkpoint
 from explorer.deploy.mlir import ENTRY, resnet_to_mlir
 from explorer.errors import ExplorerError
 
-EMITTER_VERSION = "1"
+EMITTER_VERSION = "2"  # 2: convolutions as im2col + matmul
 
 
 class DeployError(ExplorerError):
@@ -46,7 +46,12 @@ def _host_triple() -> str:
             "aarch64": "aarch64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}.get(machine, machine)  # fmt: skip
 
 
-COMMON = ("--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu")
+# peel: vector loops over widths that are not a multiple of the tile (14, 7) stay vectorised
+COMMON = (
+    "--iree-hal-target-device=local",
+    "--iree-hal-local-target-device-backends=llvm-cpu",
+    "--iree-llvmcpu-vector-pproc-strategy=peel",
+)
 TARGETS = {
     "host": Target("host", _host_triple(), (*COMMON, "--iree-llvmcpu-target-cpu=host"), True),
     "aarch64": Target(
@@ -103,9 +108,9 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "skip-explorer" / "iree"
 
 
-def module_key(ckpt: Checkpoint, target: Target, batch: int, static_skip: str | None) -> str:
+def module_key(ckpt: Checkpoint, target: Target, batch: int, static_skip: str | None, bn_input: bool = False) -> str:
     parts = [ckpt.sha256, target.name, target.triple, " ".join(target.flags), iree_version(), EMITTER_VERSION,
-             str(batch), static_skip or "gated"]  # fmt: skip
+             str(batch), static_skip or "gated"] + (["bn-input"] if bn_input else [])  # fmt: skip
     if target.name == "host":
         parts.append(" ".join(sorted(cpu_flags())))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
@@ -131,16 +136,20 @@ def compile_checkpoint(
     static_skip: str | None = None,
     out: Path | None = None,
     cache: bool = True,
+    bn_input: bool = False,
 ) -> Path:
-    """Compile `ckpt` for `target`; returns the .vmfb path (the cached file, or `out` if given)."""
+    """Compile `ckpt` for `target`; returns the .vmfb path (the cached file, or `out` if given).
+
+    `bn_input`: the module takes per-configuration BatchNorm scales and shifts as a third input.
+    """
     tgt = get_target(target)
     model = ckpt.model.eval()
-    key = module_key(ckpt, tgt, batch, static_skip)
-    cached = cache_root() / f"{ckpt.arch}-{tgt.name}-{key}.vmfb"
+    key = module_key(ckpt, tgt, batch, static_skip, bn_input)
+    cached = cache_root() / f"{ckpt.arch}-{tgt.name}{'-bn' if bn_input else ''}-{key}.vmfb"
     if not (cache and cached.is_file()):
         h, w = ckpt.meta["dataset"]["image_size"]
         bits = [int(c) for c in static_skip] if static_skip is not None else None
-        text = resnet_to_mlir(model, (h, w), batch=batch, static_skip=bits)
+        text = resnet_to_mlir(model, (h, w), batch=batch, static_skip=bits, bn_input=bn_input)
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             src = Path(tmp) / "model.mlir"
@@ -173,6 +182,6 @@ class IreeModule:
         except (RuntimeError, ValueError, KeyError) as e:
             raise DeployError(f"cannot load {vmfb} on device {device} ({e}): compiled for another target?") from None
 
-    def __call__(self, image: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
-        args = (image,) if skip is None else (image, skip)
+    def __call__(self, image: np.ndarray, skip: np.ndarray | None = None, bn: np.ndarray | None = None) -> np.ndarray:
+        args = (image,) + (() if skip is None else (skip,)) + (() if bn is None else (bn,))
         return self._fn(*args).to_host()

@@ -7,6 +7,7 @@ import random
 import struct
 import zlib
 
+import numpy as np
 import pytest
 
 from explorer.config import SkipConfig
@@ -60,7 +61,7 @@ def test_layout_is_the_documented_one():
         (lambda d: d[:-1], "promises"),
         (lambda d: d + b"\0", "trailing|promises"),
         (lambda d: b"XKPARETO" + d[8:], "bad magic"),
-        (lambda d: d[:8] + struct.pack("<H", 2) + d[10:], "version 2"),
+        (lambda d: d[:8] + struct.pack("<H", 3) + d[10:], "version 3"),
         (lambda d: d[:30] + bytes([d[30] ^ 1]) + d[31:], "CRC"),
     ],
 )
@@ -74,9 +75,35 @@ def test_gate_count_must_match_the_module():
         decode_pareto(encode_pareto(rows(), 6), expected_gates=24)
 
 
-def test_fuzzed_files_only_raise_bundle_errors():
-    rng = random.Random(0)
-    good = encode_pareto(rows(24), 24)
+def bn_rows(g=6, values=10):
+    rng = np.random.default_rng(0)
+    return [
+        ParetoRow(r.config, r.accuracy, r.latency_ms, r.macs, rng.standard_normal(values).astype(np.float32))
+        for r in rows(g)
+    ]
+
+
+def test_version_2_carries_batchnorm_values_per_row():
+    data = encode_pareto(bn_rows(), 6)
+    assert struct.unpack_from("<H", data, 8)[0] == 2 and struct.unpack_from("<I", data, 20)[0] == 10
+    back = decode_pareto(data, expected_gates=6, expected_bn=10)
+    by_config = {str(r.config): r for r in bn_rows()}
+    for r in back:
+        assert np.array_equal(r.bn, by_config[str(r.config)].bn)
+    # files without statistics stay version 1, readable as before
+    assert struct.unpack_from("<H", encode_pareto(rows(), 6), 8)[0] == 1
+    with pytest.raises(BundleError, match="carries 10 BatchNorm values per row but the module takes 12"):
+        decode_pareto(data, expected_gates=6, expected_bn=12)
+    with pytest.raises(BundleError, match="carries 0 BatchNorm values"):
+        decode_pareto(encode_pareto(rows(), 6), expected_bn=12)
+    with pytest.raises(BundleError, match="either every row"):
+        encode_pareto(bn_rows()[:1] + rows()[1:], 6)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_fuzzed_files_only_raise_bundle_errors(version):
+    rng = random.Random(version)
+    good = encode_pareto(rows(24) if version == 1 else bn_rows(24, 7), 24)
     outcomes = {"ok": 0, "error": 0}
     for _ in range(5000):
         data = bytearray(good)
@@ -91,7 +118,7 @@ def test_fuzzed_files_only_raise_bundle_errors():
             data[rng.randrange(len(data) - 4)] ^= 1 << rng.randrange(8)
             data[-4:] = struct.pack("<I", zlib.crc32(bytes(data[:-4])))
         try:
-            decode_pareto(bytes(data), expected_gates=24)
+            decode_pareto(bytes(data), expected_gates=24, expected_bn=0 if version == 1 else 7)
             outcomes["ok"] += 1
         except BundleError:
             outcomes["error"] += 1

@@ -200,3 +200,38 @@ def test_import_latency_recomputes_the_front_for_a_device(tiny_ckpt, tmp_path):
     bad.write_text("config,latency_ms\n1101,3\n")
     r = run("import-latency", "--db", db, "--study", "b", "--csv", str(bad), "--device", "x")
     assert r.returncode == 2 and "line 2" in r.stderr and "6 skippable blocks" in r.stderr
+
+
+def test_bn_input_module_matches_recalibrated_pytorch_for_all_64_configurations(tiny_ckpt, fmnist):
+    from explorer.bn import calibration_images, recalibrated, reestimate
+
+    ckpt = load_checkpoint(tiny_ckpt)
+    module = IreeModule(compile_checkpoint(ckpt, "host", bn_input=True))
+    configs = [SkipConfig.from_int(i, 6) for i in range(64)]
+    stats = reestimate(ckpt.model, calibration_images(fmnist, 256), configs, mean=fmnist.mean, std=fmnist.std)
+    x = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    worst = 0.0
+    with torch.no_grad():
+        for config, st in zip(configs, stats):
+            bn = np.concatenate(st.scale_shift(ckpt.model))
+            got = module(nhwc(x), np.array(config.bits, dtype=np.int32), bn)
+            ref = recalibrated(ckpt.model, st)(x, list(config.bits)).numpy()
+            worst = max(worst, float(np.abs(got - ref).max()))
+    assert worst < 1e-4
+
+
+def test_bn_recal_study_exports_a_version_2_bundle(tiny_ckpt, tmp_path):
+    db = f"sqlite:///{tmp_path}/r.db"
+    r = run("search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--limit", "200", "--bn-recal", "256",
+            "--db", db, "--study", "r")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "bundle"
+    assert run("export", "--db", db, "--study", "r", "--out", str(out)).returncode == 0
+    bundle = read_bundle(out)
+    assert (out / "pareto.bin").read_bytes()[8] == 2 and bundle.bn_values == 2 * 688
+    assert all(row.bn is not None and row.bn.shape == (1376,) for row in bundle.rows)
+    assert bundle.manifest["inputs"][2]["name"] == "bn"
+    ok = run(
+        "predict", "--bundle", str(out), "--image", str(out / "sample_image.npy"), "--skip", str(bundle.rows[0].config)
+    )
+    assert ok.returncode == 0 and "class" in ok.stdout
