@@ -8,7 +8,9 @@ shuffled rounds (every engine and configuration in every round):
   - iree-gated: the one module serving every configuration (skip vector input, scf.if gates);
   - iree-static: a module compiled for that configuration alone (skipped blocks left out);
   - onnxruntime: the gated model exported by torch.onnx (If nodes), 1 intra-op thread;
-  - torch: PyTorch eager, 1 thread.
+  - torch: PyTorch eager, 1 thread;
+  - iree-bn: the module taking per-configuration BatchNorm scales and shifts as an input (--bn-recal
+    bundles), compared with iree-gated (statistics folded into the weights).
 Prints one table row per N with medians (ms) and the ratios gated÷static and iree÷onnxruntime,
 then latency-vs-MACs (speed-up at maximum skipping ÷ MAC ratio) and compile times per target.
 """
@@ -60,6 +62,10 @@ def main() -> None:
     nested = SkipSpace(g).nested(order)
 
     gated = IreeModule(compile_checkpoint(ckpt, "host"))
+    with_bn = IreeModule(compile_checkpoint(ckpt, "host", bn_input=True))
+    from explorer.bn import BNStats
+
+    bn = np.concatenate(BNStats.of_model(ckpt.model).scale_shift(ckpt.model))
     statics = [IreeModule(compile_checkpoint(ckpt, "host", static_skip=str(cfg))) for cfg in nested]
     import onnxruntime as ort
 
@@ -82,6 +88,8 @@ def main() -> None:
     def run(engine: str, n: int) -> None:
         if engine == "iree-gated":
             gated(x_nhwc, skips[n])
+        elif engine == "iree-bn":
+            with_bn(x_nhwc, skips[n], bn)
         elif engine == "iree-static":
             statics[n](x_nhwc)
         elif engine == "onnxruntime":
@@ -89,7 +97,7 @@ def main() -> None:
         else:
             model(x, lists[n])
 
-    engines = ["iree-gated", "iree-static", "onnxruntime", "torch"]
+    engines = ["iree-gated", "iree-static", "onnxruntime", "torch", "iree-bn"]
     jobs = [(e, n) for e in engines for n in range(len(nested))]
     samples = {job: [] for job in jobs}
     rng = np.random.default_rng(0)
@@ -110,12 +118,16 @@ def main() -> None:
     fixed, per_gate = block_macs(model, (h, w))
     macs = [fixed + sum(m for m, b in zip(per_gate, cfg.bits) if b) for cfg in nested]
     print(f"{ckpt.arch} ({g} gates), batch 1, 1 thread, medians of {args.rounds * args.reps} calls (ms)")
-    print("| N skipped | MMACs | IREE gated | IREE static | gated ÷ static | onnxruntime | IREE ÷ ORT | torch eager |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| N skipped | MMACs | IREE gated | IREE static | gated ÷ static | onnxruntime | IREE ÷ ORT | torch eager "
+        "| IREE BN input | BN input ÷ gated |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in range(len(nested)):
-        gm, sm, om, tm = (med[(e, n)] for e in engines)
+        gm, sm, om, tm, bm = (med[(e, n)] for e in engines)
         print(
-            f"| {n} | {macs[n] / 1e6:.1f} | {gm:.3f} | {sm:.3f} | {gm / sm:.3f} | {om:.3f} | {gm / om:.2f} | {tm:.3f} |"
+            f"| {n} | {macs[n] / 1e6:.1f} | {gm:.3f} | {sm:.3f} | {gm / sm:.3f} | {om:.3f} | {gm / om:.2f} | {tm:.3f} "
+            f"| {bm:.3f} | {bm / gm:.3f} |"
         )
     speedup = med[("iree-gated", 0)] / med[("iree-gated", g)]
     print(
