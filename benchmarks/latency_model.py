@@ -1,9 +1,9 @@
 """Additive latency model: fit on the calibration set, judge on held-out measured configurations.
 
-    python benchmarks/latency_model.py --checkpoint models/resnet20-sd-fmnist            # all 64 configs
+    python benchmarks/latency_model.py --checkpoint models/resnet20-sd-fmnist [--evaluator latency-torch]
     python benchmarks/latency_model.py --checkpoint models/resnet56-sd-fmnist --random 100
 
-Measures latency-torch (batch 1, 1 thread, interleaved rounds) for the calibration set (all on,
+Measures latency (latency-iree by default; batch 1, 1 thread, interleaved rounds) for the calibration set (all on,
 all off, each gate off alone) and the evaluation set (every configuration for B_s ≤ 8, else
 `--random` random ones) in one interleaved run, fits base + Σ s_i·t_i on the calibration set only,
 and prints R², mean absolute error and mean absolute percentage error on the held-out set.
@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--random", type=int, default=100, help="held-out random configurations when B_s > 8")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--evaluator", default="latency-iree", help="latency-iree or latency-torch")
     args = ap.parse_args()
     subject = Subject(load_checkpoint(args.checkpoint))
     g = subject.checkpoint.num_gates
@@ -37,7 +38,7 @@ def main() -> None:
         rng = np.random.default_rng(args.seed)
         held = list({SkipConfig(tuple(int(b) for b in rng.integers(0, 2, g))) for _ in range(args.random)})
     held = [c for c in held if c not in set(calib)]
-    ev = create_evaluator("latency-torch", subject, rounds=args.rounds)
+    ev = create_evaluator(args.evaluator, subject, rounds=args.rounds)
     measured = [m["latency_ms"] for m in ev.evaluate(calib + held)]
     model = fit_additive(calib, measured[: len(calib)])
     report = fit_report(model, held, measured[len(calib) :])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 import typer
+from rich.console import Console
 
 from explorer.checkpoint import Checkpoint, load_checkpoint
 from explorer.data import DataSplits
@@ -26,3 +27,10 @@ def load_for_checkpoint(checkpoint: Path, data_dir: Path | None) -> tuple[Checkp
     """Load a checkpoint and the data set it was trained on, split exactly as in training."""
     subject = Subject(load_checkpoint(checkpoint), data_dir)
     return subject.checkpoint, subject.data
+
+
+def make_console() -> Console:
+    """A console for tables: the terminal's width, or 160 columns when writing to a file or pipe."""
+    import sys
+
+    return Console() if sys.stdout.isatty() else Console(width=160)

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from explorer.cli import app
-from explorer.cli.common import DataDirOption, ThreadsOption, set_threads
+from explorer.cli.common import DataDirOption, ThreadsOption, make_console, set_threads
 from explorer.cli.search import build_engine, front_table, run_strategies
 from explorer.config import SkipConfig
 from explorer.deploy.bundle import read_bundle
@@ -55,7 +54,7 @@ def demo_cmd(
 ) -> None:
     """The whole product in a few minutes: skips, a search, the Pareto front, an IREE bundle."""
     set_threads(threads)
-    console = Console()
+    console = make_console()
     path = checkpoint or reference_checkpoint()
     database = Database(db)
     engine = build_engine(database, path, f"demo-{Path(path).resolve().name}", limit=limit, data_dir=data_dir)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import typer
-from rich.console import Console
 
 from explorer.checkpoint import load_checkpoint
 from explorer.cli import app
+from explorer.cli.common import make_console
 from explorer.cli.search import DEFAULT_DB
 from explorer.config import SkipConfig
 from explorer.deploy.bundle import BundleError, read_bundle
@@ -70,7 +70,7 @@ def export_cmd(
         view, out, target=target, min_accuracy=min_accuracy, checkpoint=checkpoint, bench=bench, data=subject_data
     )
     bundle = read_bundle(path)
-    Console().print(
+    make_console().print(
         f"wrote bundle {path}: {len(bundle.rows)} configurations, target {target}, "
         f"{bundle.rows[0].accuracy * 100:.2f}% … {bundle.rows[-1].accuracy * 100:.2f}% accuracy, "
         f"{bundle.rows[0].latency_ms:.3f} … {bundle.rows[-1].latency_ms:.3f} ms"

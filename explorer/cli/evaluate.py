@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from explorer.checkpoint import read_metadata
 from explorer.cli import app
-from explorer.cli.common import DataDirOption, ThreadsOption, load_for_checkpoint, set_threads
+from explorer.cli.common import DataDirOption, ThreadsOption, load_for_checkpoint, make_console, set_threads
 from explorer.errors import DataError
 from explorer.evaluate import accuracy
 from explorer.models import check_skip
@@ -72,4 +71,4 @@ def info_cmd(
     ]
     for k, v in rows:
         table.add_row(f"[bold]{k}", str(v))
-    Console().print(table)
+    make_console().print(table)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from explorer.checkpoint import load_checkpoint
 from explorer.cli import app
-from explorer.cli.common import DataDirOption, ThreadsOption, set_threads
+from explorer.cli.common import DataDirOption, ThreadsOption, make_console, set_threads
 from explorer.config import SkipSpace
 from explorer.engine import Engine, StudyView, load_study
 from explorer.errors import ConfigError
@@ -66,11 +66,12 @@ def run_strategies(engine: Engine, names: list[str], *, budget: int | None, seed
         TimeRemainingColumn(),
     )
     for name in names:
+        # the exhaustive front is the ground truth the others are judged by: never cut short in a comparison
         strategy = create_strategy(
             name,
             space=space,
             seed=seed,
-            budget=budget,
+            budget=None if name == "exhaustive" and len(names) > 1 else budget,
             probe=engine.probe(),
             objectives=("accuracy", engine.cost_metric),
         )
@@ -172,7 +173,7 @@ def search_cmd(
 ) -> None:
     """Explore skip configurations of a checkpoint; every result is stored, re-runs resume."""
     set_threads(threads)
-    console = Console()
+    console = make_console()
     names = ALL_ORDER if strategy == "all" else [strategy]
     for name in names:
         if name not in STRATEGIES:
@@ -224,7 +225,7 @@ def pareto_cmd(
         }
         print(json.dumps(doc, indent=2))
         return
-    console = Console()
+    console = make_console()
     console.print(front_table(view, strategy))
     if len(view.strategies()) > 1 and strategy is None:
         console.print(comparison_table(view))
