@@ -54,8 +54,9 @@ def test_reestimated_statistics_equal_a_direct_computation(model, images, fmnist
     for config, stats in zip(CONFIGS, got):
         ref, ran = direct(model, images, config, fmnist)
         assert ran.sum() > 0
-        np.testing.assert_allclose(stats.mean[ran], ref.mean[ran], rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(stats.var[ran], ref.var[ran], rtol=1e-4, atol=1e-5)
+        # float32 batch normalisation upstream vs the float64 reference: agreement to float32 rounding
+        np.testing.assert_allclose(stats.mean[ran], ref.mean[ran], rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(stats.var[ran], ref.var[ran], rtol=1e-3, atol=1e-5)
         # layers of skipped blocks keep the checkpoint's statistics
         orig = BNStats.of_model(model)
         assert np.array_equal(stats.mean[~ran], orig.mean[~ran])
