@@ -91,7 +91,9 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, meta: dict) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / WEIGHTS_FILE
-    save_tensors_atomic(weights, model.state_dict(), metadata={"format": FORMAT, "arch": meta["arch"]})
+    # One metadata key only: safetensors writes its metadata map in hash order, which differs
+    # between processes, and the file's sha256 must depend on the weights alone.
+    save_tensors_atomic(weights, model.state_dict(), metadata={"format": FORMAT})
     full = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from explorer.checkpoint import (
@@ -143,24 +143,27 @@ def _save_state(out: Path, model, opt, cfg, epoch, batch, gen, history, stats, e
             if buf is not None:
                 tensors[f"momentum.{names[p]}"] = buf
     tensors["rng.epoch"] = gen.get_state()
-    save_tensors_atomic(out / STATE_TENSORS, tensors)
-    write_json_atomic(
-        out / STATE_JSON,
-        {
-            "config": asdict(cfg),
-            "epoch": epoch,
-            "batch": batch,
-            "history": history,
-            "epoch_stats": stats,
-            "elapsed_s": elapsed,
-        },
-    )
+    state = {
+        "config": asdict(cfg),
+        "epoch": epoch,
+        "batch": batch,
+        "history": history,
+        "epoch_stats": stats,
+        "elapsed_s": elapsed,
+    }
+    # The state JSON travels inside the tensor file, so one atomic rename commits both: a kill
+    # between two separate writes would pair weights of batch k+1 with counters of batch k.
+    save_tensors_atomic(out / STATE_TENSORS, tensors, metadata={"state": json.dumps(state)})
+    write_json_atomic(out / STATE_JSON, state)  # a readable copy for people and progress monitors
 
 
 def _load_state(out: Path, model, opt) -> tuple[dict, torch.Tensor]:
     try:
         tensors = load_file(str(out / STATE_TENSORS))
-        state = json.loads((out / STATE_JSON).read_text())
+        with safe_open(str(out / STATE_TENSORS), framework="pt") as f:
+            embedded = (f.metadata() or {}).get("state")
+        # states written before 0.1 kept the JSON only in its own file
+        state = json.loads(embedded if embedded is not None else (out / STATE_JSON).read_text())
     except (SafetensorError, OSError, ValueError) as e:
         raise TrainingError(
             f"cannot resume from {out} ({e}): the saved training state is corrupt; "
@@ -202,7 +205,7 @@ def train(
     cfg.validate()
     console = console or Console()
     out = Path(out_dir)
-    has_state = (out / STATE_JSON).exists()
+    has_state = (out / STATE_TENSORS).exists()
     finished = (out / METADATA_FILE).exists() and not has_state
     if finished and resume and not force:
         console.print(f"[green]{out} already holds the finished checkpoint; nothing to resume.")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -127,3 +130,24 @@ def test_metadata_that_does_not_match_the_weights(saved, field, value, match):
     (path / METADATA_FILE).write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match=match):
         load_checkpoint(path)
+
+
+def test_same_weights_give_the_same_file_hash_in_every_process(tmp_path):
+    # the sha256 names a checkpoint in studies and compile caches: it must not depend on the process
+    # (safetensors writes its metadata map in hash order, which varies from process to process)
+    script = (
+        "import sys, torch\n"
+        "from explorer.checkpoint import save_checkpoint\n"
+        "from explorer.models import create_model\n"
+        "torch.manual_seed(0)\n"
+        "m = create_model('resnet14', in_channels=1)\n"
+        "meta = {'arch': 'resnet14', 'in_channels': 1, 'num_classes': 10,\n"
+        "        'dataset': {'name': 'fashion-mnist', 'mean': [0.286], 'std': [0.353]}}\n"
+        "save_checkpoint(sys.argv[1], m, meta)\n"
+    )
+    hashes = set()
+    for k in range(4):
+        out = tmp_path / f"c{k}"
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env={**os.environ, "PYTHONHASHSEED": str(k)})
+        hashes.add(sha256_of(out / WEIGHTS_FILE))
+    assert len(hashes) == 1
