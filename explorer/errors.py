@@ -22,3 +22,7 @@ class ConfigError(ExplorerError, ValueError):
 
 class TrainingError(ExplorerError):
     """A training run cannot start or resume as asked."""
+
+
+class WorkloadError(ExplorerError):
+    """A runtime input is invalid: workload, arrival trace, policy, or power profile."""

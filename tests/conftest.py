@@ -28,3 +28,16 @@ def tiny_ckpt(tmp_path_factory, fmnist):
 
     cfg = TrainConfig(arch="resnet20", epochs=1, limit_train=2048, batch_size=64, lr=0.05)
     return train(cfg, tmp_path_factory.mktemp("tiny") / "resnet20", data=fmnist)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_ckpt):
+    """A host bundle exported from a sensitivity search (IREE latency) on `tiny_ckpt`."""
+    from explorer.cli import main
+
+    root = tmp_path_factory.mktemp("bundle")
+    db = f"sqlite:///{root}/b.db"
+    main(["search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--limit", "300", "--db", db,
+          "--study", "b"])  # fmt: skip
+    main(["export", "--db", db, "--study", "b", "--out", str(root / "bundle")])
+    return root / "bundle"

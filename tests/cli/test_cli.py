@@ -26,7 +26,7 @@ def run(*args, check=False):
 
 def test_help_lists_every_command_with_its_purpose():
     out = run("--help", check=True).stdout
-    for cmd in ("train", "evaluate", "info", "demo", "search", "pareto"):
+    for cmd in ("train", "evaluate", "info", "demo", "search", "pareto", "simulate", "serve", "table1"):
         assert cmd in out
     assert "Stochastic Depth" in out
     assert "--sd-pl" in run("train", "--help", check=True).stdout
@@ -106,3 +106,4 @@ def test_demo_runs_on_a_given_checkpoint(ckpt, tmp_path):
     assert "Pareto front" in out and f"explorer pareto --db {db}" in out
     assert "test image 0 →" in out and "iree-run-module --module=" in out
     assert (tmp_path / "b" / "pareto.bin").is_file() and (tmp_path / "b" / "model.vmfb").is_file()
+    assert "Table I row" in out and "Original" in out and "Ours (Algorithm 1)" in out
