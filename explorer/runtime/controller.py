@@ -18,7 +18,7 @@ from explorer.runtime.choices import Choice
 from explorer.runtime.policies import Policy
 
 
-@dataclass
+@dataclass(slots=True)
 class Served:
     start_ms: float
     end_ms: float
@@ -28,7 +28,7 @@ class Served:
     energy_mj: float | None = None  # measured per inference (RAPL or imported), where known
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """One row of a run's trace (CSV): times in ms on the run's clock."""
 
@@ -58,23 +58,25 @@ def run_requests(arrivals_ms: np.ndarray, policy: Policy, executor: Executor, pr
     the end of the last inference, and the request is served."""
     policy.reset()
     choices: list[Choice] = policy.choices
+    names = [str(c.config) for c in choices]  # once, not per request: sweeps run thousands of runs
+    accuracies = [c.accuracy for c in choices]
     busy_until, last_end = -math.inf, None
     trace: list[Request] = []
-    for i, t in enumerate(np.asarray(arrivals_ms, dtype=float)):
-        t = float(t)
+    for i, t in enumerate(np.asarray(arrivals_ms, dtype=float).tolist()):
         if t < busy_until:
             policy.on_drop(t)
             c = policy.current
-            trace.append(Request(i, t, True, c, str(choices[c].config)))
+            trace.append(Request(i, t, True, c, names[c]))
         else:
             idle = math.inf if last_end is None else t - last_end
             c = policy.choose(t, idle)
             s = executor.serve(i, t, c)
             busy_until = last_end = s.end_ms
+            policy.on_served(c, s.end_ms - s.start_ms)
             trace.append(
                 Request(
-                    i, t, False, c, str(choices[c].config), s.start_ms, s.end_ms, s.end_ms - s.start_ms,
-                    s.predicted, s.label, s.correct, choices[c].accuracy,
+                    i, t, False, c, names[c], s.start_ms, s.end_ms, s.end_ms - s.start_ms,
+                    s.predicted, s.label, s.correct, accuracies[c],
                 )
             )  # fmt: skip
         if progress is not None:

@@ -33,6 +33,9 @@ class Policy(abc.ABC):
     def on_drop(self, now_ms: float) -> None:  # noqa: B027  (most policies ignore it)
         """A request arrived at `now_ms` while the device was busy and was dropped."""
 
+    def on_served(self, choice: int, latency_ms: float) -> None:  # noqa: B027
+        """The request just served with `choice` took `latency_ms` on this device."""
+
     @abc.abstractmethod
     def choose(self, now_ms: float, idle_ms: float) -> int:
         """A request arrived at `now_ms` with the device idle for `idle_ms` (inf before the first
@@ -95,7 +98,9 @@ class RateFit(Policy):
     shortest gap of the last `window` arrivals (times `margin`). Algorithm 1 only learns that it
     is too slow by dropping a request, and only learns that it may slow down by idling for Δ_req;
     this policy reads both from the arrival clock, so it neither drops to discover the rate nor
-    lingers in a fast configuration after the rate has fallen."""
+    lingers in a fast configuration after the rate has fallen. The exported latencies are scaled
+    by how fast this device turns out to be (observed ÷ exported latency, smoothed), because a
+    board rarely runs at exactly the speed the study measured."""
 
     name = "rate-fit"
     help = "most accurate configuration whose p95 latency fits the recent inter-arrival times"
@@ -108,6 +113,11 @@ class RateFit(Policy):
         self.current = 0
         self.last_arrival: float | None = None
         self.gaps: deque[float] = deque(maxlen=self.window)
+        self.speed = 1.0  # observed ÷ exported latency
+
+    def on_served(self, choice: int, latency_ms: float) -> None:
+        ratio = latency_ms / max(self.choices[choice].latency_ms, 1e-9)
+        self.speed += 0.2 * (ratio - self.speed)
 
     def _observe(self, now_ms: float) -> None:
         if self.last_arrival is not None:
@@ -123,7 +133,7 @@ class RateFit(Policy):
             self.current = 0
             return 0
         budget = self.margin * min(self.gaps)
-        fits = [i for i, c in enumerate(self.choices) if (c.latency_p95_ms or c.latency_ms) <= budget]
+        fits = [i for i, c in enumerate(self.choices) if (c.latency_p95_ms or c.latency_ms) * self.speed <= budget]
         # choices run from most to least accurate; with none fitting, the fastest
         self.current = min(fits, key=lambda i: -self.choices[i].accuracy) if fits else len(self.choices) - 1
         return self.current

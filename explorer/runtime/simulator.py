@@ -27,12 +27,24 @@ class SimExecutor(Executor):
             for c in choices
         ]
 
+        self._z: list[float] = []
+        self._u: list[float] = []
+        self._k = 0
+
+    def _refill(self) -> None:
+        # draws in blocks: one numpy call per 1024 requests instead of two per request
+        self._z = self.lat_rng.standard_normal(1024).tolist()
+        self._u = self.acc_rng.random(1024).tolist()
+        self._k = 0
+
     def serve(self, request: int, arrival_ms: float, choice: int) -> Served:
+        if self._k >= len(self._z):
+            self._refill()
+        z, u = self._z[self._k], self._u[self._k]
+        self._k += 1
         c = self.choices[choice]
-        z = self.lat_rng.standard_normal()
         latency = c.latency_ms * math.exp(self.sigma[choice] * z)
-        correct = bool(self.acc_rng.random() < c.accuracy)
-        return Served(arrival_ms, arrival_ms + latency, correct=correct, energy_mj=c.energy_mj)
+        return Served(arrival_ms, arrival_ms + latency, correct=u < c.accuracy, energy_mj=c.energy_mj)
 
 
 class SampleExecutor(Executor):

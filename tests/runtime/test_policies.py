@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,13 @@ def test_unknown_policy_names_the_choices():
     with pytest.raises(WorkloadError, match="algorithm1"):
         create_policy("nope", choices())
     assert {"algorithm1", "static", "rate-fit"} <= set(POLICIES)
+
+
+def test_rate_fit_adapts_to_a_device_slower_than_the_exported_latencies():
+    exported = choices()  # 10, 6, 3 ms
+    device = [dataclasses.replace(c, latency_ms=2 * c.latency_ms) for c in exported]  # runs twice as slow
+    arrivals = np.arange(0, 14 * 40, 14.0)  # every 14 ms: only the 6 ms (really 12 ms) one fits
+    policy = create_policy("rate-fit", exported)
+    trace = run_requests(arrivals, policy, SimExecutor(device, spread=False))
+    assert policy.speed == pytest.approx(2.0, rel=0.05)
+    assert [r.choice for r in trace[-10:]] == [1] * 10 and not any(r.dropped for r in trace[-10:])
