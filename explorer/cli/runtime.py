@@ -261,3 +261,29 @@ def table1_cmd(
         result[str(b)] = rows
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+@app.command("export-skipnet")
+def export_skipnet_cmd(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="SkipNet checkpoint (explorer train --method skipnet)."),
+    out: Path = typer.Option(..., "--out", help="Folder for skipnet.vmfb and profile.json."),
+    images: int = typer.Option(1000, "--images", help="Test images to profile (latency, prediction, gates)."),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Compile SkipNet for this machine and profile its per-image latency (for table1 --skipnet)."""
+    import json
+
+    from explorer.runtime.skipnet import PROFILE, export_skipnet
+
+    console = make_console()
+    p, tick = _progress(console, images, "profiling test images")
+    with p:
+        folder = export_skipnet(checkpoint, out, images=images, data_dir=data_dir, progress=tick)
+    prof = json.loads((folder / PROFILE).read_text())
+    lat = prof["latency_ms"]
+    console.print(
+        f"wrote {folder}: accuracy {100 * prof['accuracy']:.2f}% on {prof['images']} test images, gated blocks "
+        f"executed {100 * prof['executed_fraction']:.1f}%, latency median {lat['median']:.3f} ms, "
+        f"p95 {lat['p95']:.3f}, min {lat['min']:.3f}, max {lat['max']:.3f} (slowest ÷ fastest {lat['max_over_min']:.2f})",
+        highlight=False,
+    )

@@ -19,9 +19,13 @@ def train_cmd(
     ),
     dataset: str = typer.Option("fashion-mnist", "--dataset", help="fashion-mnist, cifar10, cifar100 or npz."),
     data_dir: Path | None = DataDirOption,
-    epochs: int = typer.Option(30, "--epochs", help="Training epochs; the schedule scales with them."),
+    epochs: int | None = typer.Option(
+        None, "--epochs", help="Training epochs; the schedule scales with them (default: 30; SkipNet 4)."
+    ),
     batch_size: int = typer.Option(128, "--batch-size"),
-    lr: float = typer.Option(0.1, "--lr", help="Initial learning rate (SGD, momentum 0.9, weight decay 1e-4)."),
+    lr: float = typer.Option(
+        0.1, "--lr", help="Initial learning rate (SGD, momentum 0.9, weight decay 1e-4; SkipNet: default 0.01)."
+    ),
     schedule: str = typer.Option(
         "step", "--schedule", help="step: lr, lr/10 from 50%, lr/1000 from 85% of the epochs; cosine: per iteration."
     ),
@@ -50,12 +54,36 @@ def train_cmd(
     bn_recal: int = typer.Option(
         2000, "--bn-recal", help="At the end, re-estimate BatchNorm statistics on N training images (0: off)."
     ),
+    method: str = typer.Option(
+        "sd", "--method", help="sd: Stochastic Depth / standard training; skipnet: the SkipNet baseline from --init."
+    ),
+    init: Path | None = typer.Option(None, "--init", help="SkipNet: the trained ResNet checkpoint it starts from."),
+    sp_epochs: int = typer.Option(1, "--sp-epochs", help="SkipNet: supervised pre-training epochs (soft gates)."),
+    alpha: float = typer.Option(
+        0.3, "--alpha", help="SkipNet: weight of the computation penalty (fraction of gated blocks executed)."
+    ),
     threads: int | None = ThreadsOption,
 ) -> None:
-    """Train a skip-resilient ResNet with Stochastic Depth; resumable with --resume."""
+    """Train a skip-resilient ResNet with Stochastic Depth (or the SkipNet baseline); resumable with --resume."""
     set_threads(threads)
+    if method == "skipnet":
+        from explorer.errors import TrainingError
+        from explorer.skipnet_training import SkipNetConfig, train_skipnet
+
+        if init is None:
+            raise TrainingError("--method skipnet needs --init: the trained ResNet checkpoint SkipNet starts from")
+        scfg = SkipNetConfig(
+            init=str(init), epochs=epochs or 4, sp_epochs=sp_epochs, alpha=alpha,
+            lr=lr if lr != 0.1 else 0.01, batch_size=batch_size, seed=seed, limit_train=limit_train, augment=augment,
+        )  # fmt: skip
+        train_skipnet(scfg, out, data_dir=data_dir, resume=resume, force=force)
+        return
+    if method != "sd":
+        from explorer.errors import TrainingError
+
+        raise TrainingError(f"--method must be 'sd' or 'skipnet', not {method!r}")
     cfg = TrainConfig(
-        arch=arch, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
+        arch=arch, dataset=dataset, epochs=epochs or 30, batch_size=batch_size, lr=lr, schedule=schedule,
         sd_pl=sd_pl, sd_mode=sd_mode, seed=seed, val_size=val_size, split_seed=split_seed,
         limit_train=limit_train, augment=augment, crop_padding=crop_padding, flip=augment,
         channels_last=channels_last,

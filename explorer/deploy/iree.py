@@ -185,3 +185,8 @@ class IreeModule:
     def __call__(self, image: np.ndarray, skip: np.ndarray | None = None, bn: np.ndarray | None = None) -> np.ndarray:
         args = (image,) + (() if skip is None else (skip,)) + (() if bn is None else (bn,))
         return self._fn(*args).to_host()
+
+    def skipnet(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A SkipNet module: (logits, executed gates i32[G]) for one image."""
+        logits, executed = self._fn(image)
+        return logits.to_host(), executed.to_host()

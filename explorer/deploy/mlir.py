@@ -53,7 +53,7 @@ class Emitter:
 
     def new(self, prefix: str = "v") -> str:
         self.counter += 1
-        return f"%{prefix}{self.counter}"
+        return f"%{prefix}_{self.counter}"  # the "_" keeps %y2_97 and %y_297 apart
 
     def emit(self, text: str) -> None:
         self.lines.append("  " * self.indent + text)
@@ -198,6 +198,82 @@ class Emitter:
         )
         return out, out_shape
 
+    def global_avg(self, x: str, shape) -> tuple[str, tuple]:
+        """Mean over H and W: [N, H, W, C] → [N, C]."""
+        n, hh, ww, c = shape
+        empty, fill, summed, pooled = self.new("e"), self.new("f"), self.new("sum"), self.new("pool")
+        self.emit(f"{empty} = tensor.empty() : tensor<{n}x{c}xf32>")
+        self.emit(f"{fill} = linalg.fill ins(%zero : f32) outs({empty} : tensor<{n}x{c}xf32>) -> tensor<{n}x{c}xf32>")
+        self.emit(
+            f"{summed} = linalg.generic {{indexing_maps = [{MAP4}, affine_map<(d0, d1, d2, d3) -> (d0, d3)>], "
+            f'iterator_types = ["parallel", "reduction", "reduction", "parallel"]}} ins({x} : {_t(shape)}) '
+            f"outs({fill} : tensor<{n}x{c}xf32>) {{"
+        )
+        self.emit("^bb0(%a: f32, %acc: f32):")
+        self.emit("  %s = arith.addf %a, %acc : f32")
+        self.emit("  linalg.yield %s : f32")
+        self.emit(f"}} -> tensor<{n}x{c}xf32>")
+        inv = self.new("inv")
+        self.emit(f"{inv} = arith.constant {1.0 / (hh * ww)!r} : f32")
+        self.emit(
+            f"{pooled} = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], "
+            f'iterator_types = ["parallel", "parallel"]}} ins({summed} : tensor<{n}x{c}xf32>) outs({empty} : tensor<{n}x{c}xf32>) {{'
+        )
+        self.emit("^bb0(%a: f32, %o: f32):")
+        self.emit(f"  %s = arith.mulf %a, {inv} : f32")
+        self.emit("  linalg.yield %s : f32")
+        self.emit(f"}} -> tensor<{n}x{c}xf32>")
+        return pooled, (n, c)
+
+    def maxpool2(self, x: str, shape) -> tuple[str, tuple]:
+        """2×2 max-pool, stride 2 (floor): the maximum of four strided slices."""
+        n, h, w, c = shape
+        out_shape = (n, h // 2, w // 2, c)
+        parts = []
+        for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            v = self.new("mp")
+            self.emit(
+                f"{v} = tensor.extract_slice {x}[0, {dy}, {dx}, 0] [{n}, {h // 2}, {w // 2}, {c}] [1, 2, 2, 1] "
+                f": {_t(shape)} to {_t(out_shape)}"
+            )
+            parts.append(v)
+        empty, out = self.new("e"), self.new("pool")
+        self.emit(f"{empty} = tensor.empty() : {_t(out_shape)}")
+        t = _t(out_shape)
+        self.emit(
+            f"{out} = linalg.generic {{indexing_maps = [{MAP4}, {MAP4}, {MAP4}, {MAP4}, {MAP4}], iterator_types = {PAR4}}} "
+            f"ins({', '.join(parts)} : {t}, {t}, {t}, {t}) outs({empty} : {t}) {{"
+        )
+        self.emit("^bb0(%a: f32, %b: f32, %c: f32, %d: f32, %o: f32):")
+        self.emit("  %m1 = arith.maximumf %a, %b : f32")
+        self.emit("  %m2 = arith.maximumf %c, %d : f32")
+        self.emit("  %m3 = arith.maximumf %m1, %m2 : f32")
+        self.emit("  linalg.yield %m3 : f32")
+        self.emit(f"}} -> {t}")
+        return out, out_shape
+
+    def gate_logit_positive(self, x: str, shape, weights, pred: str) -> None:
+        """SkipNet gate on activation x: sets i1 `pred` = (gate logit > 0), i.e. sigmoid > 0.5."""
+        w1, w1s, b1, w2, w2s, b2, fw, fb, maxpool = weights
+        if maxpool:
+            x, shape = self.maxpool2(x, shape)
+        h1, s1 = self.conv_bias_act(x, shape, w1, w1s, b1, 1, relu=True)
+        h2, s2 = self.conv_bias_act(h1, s1, w2, w2s, b2, 2, relu=True)
+        pooled, (n, c) = self.global_avg(h2, s2)
+        e, f, mm, idx, val = self.new("e"), self.new("f"), self.new("mm"), self.new("i"), self.new("lv")
+        self.emit(f"{e} = tensor.empty() : tensor<1x1xf32>")
+        self.emit(f"{f} = linalg.fill ins(%zero : f32) outs({e} : tensor<1x1xf32>) -> tensor<1x1xf32>")
+        self.emit(
+            f"{mm} = linalg.matmul ins({pooled}, {fw} : tensor<{n}x{c}xf32>, tensor<{c}x1xf32>) "
+            f"outs({f} : tensor<1x1xf32>) -> tensor<1x1xf32>"
+        )
+        self.emit(f"{idx} = arith.constant 0 : index")
+        self.emit(f"{val} = tensor.extract {mm}[{idx}, {idx}] : tensor<1x1xf32>")
+        thr = self.new("thr")
+        # logit = dot + bias > 0  ⇔  dot > −bias
+        self.emit(f"{thr} = arith.constant {-fb!r} : f32")
+        self.emit(f"{pred} = arith.cmpf ogt, {val}, {thr} : f32")
+
     def shortcut(self, x: str, shape, stride: int, extra: int):
         """Option-A shortcut: strided subsampling, then zero channels split before/after."""
         n, h, w, c = shape
@@ -249,6 +325,12 @@ def resnet_to_mlir(
     """
     from explorer.bn import bn_channels, bn_layers
 
+    # SkipNet: the same ResNet, each gate decided by its own feed-forward gate network
+    gate_nets = getattr(model, "gates", None)
+    if gate_nets is not None:
+        if static_skip is not None or bn_input:
+            raise ValueError("a SkipNet module decides its own gates: no static skip, no BatchNorm input")
+        model = model.base
     if batch != 1:
         raise ValueError(f"the module is generated for batch 1 (the deployment case), not {batch}")
     model = model.eval()
@@ -284,6 +366,18 @@ def resnet_to_mlir(
         i: (affine(block.conv1, block.bn1, f"b{i}_1"), affine(block.conv2, block.bn2, f"b{i}_2"))
         for i, block in enumerate(model.blocks)
     }
+    gate_w = {}
+    if gate_nets is not None:
+        for gi, gn in enumerate(gate_nets.eval()):
+            w1, b1 = fold_bn(gn.conv1, gn.bn1)
+            w2, b2 = fold_bn(gn.conv2, gn.bn2)
+            gate_w[gi] = (
+                em.const(f"g{gi}_1w", w1.reshape(-1, w1.shape[3])), w1.shape, em.const(f"g{gi}_1b", b1),
+                em.const(f"g{gi}_2w", w2.reshape(-1, w2.shape[3])), w2.shape, em.const(f"g{gi}_2b", b2),
+                em.const(f"g{gi}_fw", gn.fc.weight.detach().float().numpy().reshape(1, -1).T),
+                float(gn.fc.bias.detach().float()[0]), gn.maxpool,
+            )  # fmt: skip
+    executed = []
     fc_w = em.const("fc_w", model.fc.weight.detach().float().numpy().T)
     fc_b = em.const("fc_b", model.fc.bias.detach().float().numpy().reshape(1, -1))
     x, shape = em.conv_bias_act("%image", (batch, h, w, in_c), stem[0], stem[1], stem[2], 1, relu=True, scale=stem[3])
@@ -294,10 +388,17 @@ def resnet_to_mlir(
             if static_skip[gate]:
                 x, shape = _block(em, block, i, x, shape, weights)
         else:
-            idx, val, pred, res = em.new("gi"), em.new("gv"), em.new("gp"), em.new("gate")
-            em.emit(f"{idx} = arith.constant {gate} : index")
-            em.emit(f"{val} = tensor.extract %skip[{idx}] : tensor<{g}xi32>")
-            em.emit(f"{pred} = arith.cmpi ne, {val}, %zero_i : i32")
+            pred, res = em.new("gp"), em.new("gate")
+            if gate_nets is not None:
+                em.gate_logit_positive(x, shape, gate_w[gate], pred)
+                bit = em.new("gb")
+                em.emit(f"{bit} = arith.extui {pred} : i1 to i32")
+                executed.append(bit)
+            else:
+                idx, val = em.new("gi"), em.new("gv")
+                em.emit(f"{idx} = arith.constant {gate} : index")
+                em.emit(f"{val} = tensor.extract %skip[{idx}] : tensor<{g}xi32>")
+                em.emit(f"{pred} = arith.cmpi ne, {val}, %zero_i : i32")
             em.emit(f"{res} = scf.if {pred} -> ({_t(shape)}) {{")
             em.indent += 1
             y, _ = _block(em, block, i, x, shape, weights)
@@ -307,30 +408,7 @@ def resnet_to_mlir(
             em.emit(f"  scf.yield {x} : {_t(shape)}")
             em.emit("}")
             x = res
-    # global average pool: sum over H, W then scale
-    n, hh, ww, c = shape
-    empty, fill, summed, pooled = em.new("e"), em.new("f"), em.new("sum"), em.new("pool")
-    em.emit(f"{empty} = tensor.empty() : tensor<{n}x{c}xf32>")
-    em.emit(f"{fill} = linalg.fill ins(%zero : f32) outs({empty} : tensor<{n}x{c}xf32>) -> tensor<{n}x{c}xf32>")
-    em.emit(
-        f"{summed} = linalg.generic {{indexing_maps = [{MAP4}, affine_map<(d0, d1, d2, d3) -> (d0, d3)>], "
-        f'iterator_types = ["parallel", "reduction", "reduction", "parallel"]}} ins({x} : {_t(shape)}) '
-        f"outs({fill} : tensor<{n}x{c}xf32>) {{"
-    )
-    em.emit("^bb0(%a: f32, %acc: f32):")
-    em.emit("  %s = arith.addf %a, %acc : f32")
-    em.emit("  linalg.yield %s : f32")
-    em.emit(f"}} -> tensor<{n}x{c}xf32>")
-    inv = em.new("inv")
-    em.emit(f"{inv} = arith.constant {1.0 / (hh * ww)!r} : f32")
-    em.emit(
-        f"{pooled} = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], "
-        f'iterator_types = ["parallel", "parallel"]}} ins({summed} : tensor<{n}x{c}xf32>) outs({empty} : tensor<{n}x{c}xf32>) {{'
-    )
-    em.emit("^bb0(%a: f32, %o: f32):")
-    em.emit(f"  %s = arith.mulf %a, {inv} : f32")
-    em.emit("  linalg.yield %s : f32")
-    em.emit(f"}} -> tensor<{n}x{c}xf32>")
+    pooled, (n, c) = em.global_avg(x, shape)
     k = model.fc.out_features
     e2, f2, mm, logits = em.new("e"), em.new("f"), em.new("mm"), em.new("logits")
     em.emit(f"{e2} = tensor.empty() : tensor<{n}x{k}xf32>")
@@ -348,14 +426,21 @@ def resnet_to_mlir(
     em.emit("  %s = arith.addf %a, %b : f32")
     em.emit("  linalg.yield %s : f32")
     em.emit(f"}} -> tensor<{n}x{k}xf32>")
-    em.emit(f"return {logits} : tensor<{n}x{k}xf32>")
+    results = f"tensor<{batch}x{model.fc.out_features}xf32>"
+    if gate_nets is not None:
+        ex = em.new("executed")
+        em.emit(f"{ex} = tensor.from_elements {', '.join(executed)} : tensor<{g}xi32>")
+        em.emit(f"return {logits}, {ex} : tensor<{n}x{k}xf32>, tensor<{g}xi32>")
+        results = f"({results}, tensor<{g}xi32>)"
+    else:
+        em.emit(f"return {logits} : tensor<{n}x{k}xf32>")
 
     sig = f"%image: {_t((batch, h, w, in_c))}"
-    if static_skip is None:
+    if static_skip is None and gate_nets is None:
         sig += f", %skip: tensor<{g}xi32>"
     if bn_input:
         sig += f", %bn: tensor<{2 * total}xf32>"
-    head = f"func.func @{ENTRY}({sig}) -> tensor<{batch}x{model.fc.out_features}xf32> {{"
+    head = f"func.func @{ENTRY}({sig}) -> {results} {{"
     blobs = ",\n".join(f'      {name}: "0x04000000{arr.tobytes().hex()}"' for name, arr in em.resources.items())
     return (
         "module {\n" + "  " + head + "\n" + "\n".join(em.lines) + "\n  }\n}\n"

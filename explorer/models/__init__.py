@@ -34,12 +34,20 @@ def _resnet(depth: int, in_channels: int, num_classes: int) -> GatedResNet:
     return GatedResNet(depth, in_channels=in_channels, num_classes=num_classes)
 
 
+@register_model("skipnet")
+def _skipnet(depth: int, in_channels: int, num_classes: int) -> nn.Module:
+    from explorer.models.skipnet import SkipNet
+
+    return SkipNet(GatedResNet(depth, in_channels=in_channels, num_classes=num_classes))
+
+
 def parse_arch(arch: str) -> tuple[str, int]:
     """'resnet56' → ('resnet', 56)."""
     m = re.fullmatch(r"([a-z]+)(\d+)", arch.strip().lower())
     if not m or m.group(1) not in MODEL_FAMILIES:
         raise ConfigError(
-            f"unknown architecture {arch!r}: use resnet<depth> with depth 6n+2, e.g. resnet20, resnet56, resnet110"
+            f"unknown architecture {arch!r}: use resnet<depth> with depth 6n+2, e.g. resnet20, resnet56, resnet110 "
+            "(skipnet<depth> for the SkipNet baseline)"
         )
     return m.group(1), int(m.group(2))
 

@@ -1,0 +1,205 @@
+"""Training the SkipNet baseline from a trained ResNet checkpoint.
+
+Stage 1, supervised pre-training (SP, `sp_epochs`): soft gates (the residual scaled by the gate's
+probability), cross-entropy only; the gates learn which blocks matter for which images.
+Stage 2, hybrid loss (the remaining epochs): hard gates in the forward pass (threshold 0.5, as at
+inference) with the sigmoid's gradient (straight-through), loss = cross-entropy + α × mean
+fraction of gated blocks executed, the computation penalty that makes the gates skip.
+
+SkipNet's own second stage uses REINFORCE on the hard decisions; we use the straight-through
+gradient for the same objective (accuracy vs executed blocks), which trains in fewer epochs on
+CPU. State is saved after every epoch; `resume=True` continues from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from safetensors.torch import load_file
+
+from explorer.checkpoint import load_checkpoint, save_checkpoint, save_tensors_atomic, write_json_atomic
+from explorer.data import iterate_batches, load_dataset, num_batches
+from explorer.errors import TrainingError
+from explorer.evaluate import predict
+from explorer.models.skipnet import SkipNet
+
+STATE = "skipnet_state.safetensors"
+STATE_JSON = "skipnet_state.json"
+
+
+@dataclass
+class SkipNetConfig:
+    init: str  # the ResNet checkpoint SkipNet starts from
+    epochs: int = 4
+    sp_epochs: int = 1
+    alpha: float = 0.1  # weight of the computation penalty (fraction of gated blocks executed)
+    lr: float = 0.01
+    gate_lr_x: float = 10.0
+    batch_size: int = 128
+    seed: int = 0
+    limit_train: int | None = None
+    augment: bool = True
+
+
+@torch.inference_mode()
+def skipnet_eval(model: SkipNet, x, y, mean, std, batch_size: int = 500) -> dict:
+    """Accuracy (fraction) and executed fraction of gated blocks (mean, per block) over a split."""
+    model.eval()
+    model.mode = "hard"
+    correct, execs = 0, []
+    for xb, yb in iterate_batches(x, y, batch_size, mean=mean, std=std, channels_last=True):
+        correct += int((model(xb).argmax(1) == yb).sum())
+        execs.append(model.last_executed)
+    e = torch.cat(execs)
+    return {"accuracy": correct / len(y), "executed": float(e.mean()), "executed_per_gate": e.mean(0).tolist()}
+
+
+def train_skipnet(
+    cfg: SkipNetConfig, out_dir: str | Path, *, data_dir=None, resume: bool = False, force: bool = False,
+    console: Console | None = None, data=None,
+) -> Path:  # fmt: skip
+    console = console or Console()
+    out = Path(out_dir)
+    if cfg.sp_epochs < 0 or cfg.sp_epochs > cfg.epochs or cfg.epochs < 1:
+        raise TrainingError(f"need 0 ≤ --sp-epochs ({cfg.sp_epochs}) ≤ --epochs ({cfg.epochs}), epochs ≥ 1")
+    if (out / "metadata.json").exists() and not (resume or force):
+        raise TrainingError(f"{out} already holds a checkpoint: pass --resume to keep it or --force to start over")
+    if (out / "metadata.json").exists() and resume and not (out / STATE).exists():
+        console.print(f"[green]{out} already holds the finished SkipNet; nothing to resume.")
+        return out
+    base = load_checkpoint(cfg.init)
+    if base.meta["arch"].startswith("skipnet"):
+        raise TrainingError(f"--init {cfg.init} is a SkipNet already: give the ResNet checkpoint it starts from")
+    data = data or load_dataset(base.dataset, data_dir, val_size=base.meta["dataset"]["val_size"],
+                                split_seed=base.meta["dataset"]["split_seed"])  # fmt: skip
+    torch.manual_seed(cfg.seed)
+    model = SkipNet(base.model).to(memory_format=torch.channels_last)
+    # the gates start from scratch next to a trained network: they learn at gate_lr_x × the rate
+    gate_ids = {id(p) for p in model.gates.parameters()}
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) not in gate_ids], "scale": 1.0},
+        {"params": list(model.gates.parameters()), "scale": cfg.gate_lr_x},
+    ]
+    opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=1e-4)
+    start, history = 0, []
+    if force:
+        for name in (STATE, STATE_JSON):
+            (out / name).unlink(missing_ok=True)
+    if resume and (out / STATE).exists():
+        state = json.loads((out / STATE_JSON).read_text())
+        if state["config"] != asdict(cfg):
+            raise TrainingError(f"cannot resume {out}: it was started with other settings; use them or --force")
+        tensors = load_file(str(out / STATE))
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        params = dict(model.named_parameters())
+        for k, v in tensors.items():
+            if k.startswith("momentum."):
+                opt.state[params[k[9:]]]["momentum_buffer"] = torch.empty_like(params[k[9:]]).copy_(v)
+        start, history = state["epoch"], state["history"]
+        console.print(f"Resuming {out} at epoch {start + 1}")
+    elif (out / STATE).exists() and not force:
+        raise TrainingError(f"{out} holds an unfinished SkipNet run: pass --resume to continue or --force")
+    out.mkdir(parents=True, exist_ok=True)
+    x, y = data.train_x, data.train_y
+    if cfg.limit_train:
+        x, y = x[: cfg.limit_train], y[: cfg.limit_train]
+    steps = num_batches(len(y), cfg.batch_size, drop_last=True)
+    t_start = time.perf_counter()
+    for epoch in range(start, cfg.epochs):
+        stage = "sp" if epoch < cfg.sp_epochs else "hybrid"
+        model.train()
+        model.mode = "soft" if stage == "sp" else "st"
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(y), generator=gen)
+        batches = iterate_batches(x, y, cfg.batch_size, mean=data.mean, std=data.std, order=order,
+                                  augment=cfg.augment, generator=gen, channels_last=True, drop_last=True)  # fmt: skip
+        t0, loss_sum, seen, exec_sum = time.perf_counter(), 0.0, 0, 0.0
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:  # fmt: skip
+            task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs} ({stage})", total=steps, info="")
+            for k, (xb, yb) in enumerate(batches):
+                lr = 0.5 * cfg.lr * (1 + math.cos(math.pi * (epoch + k / steps) / cfg.epochs))
+                for g in opt.param_groups:
+                    g["lr"] = lr * g["scale"]
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+                if stage == "hybrid":
+                    executed = torch.stack(model.surrogate, 1)  # what the forward pass did, with gradient
+                    loss = loss + cfg.alpha * executed.mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_sum += float(loss.detach()) * len(yb)
+                seen += len(yb)
+                exec_sum += float(model.last_executed.mean()) * len(yb)
+                progress.update(task, advance=1, info=f"loss {loss_sum / seen:.3f} executed {exec_sum / seen:.2f}")
+        ev = skipnet_eval(model, data.val_x, data.val_y, data.mean, data.std)
+        history.append({"epoch": epoch + 1, "stage": stage, "train_loss": loss_sum / seen,
+                        "val_acc": ev["accuracy"], "val_executed": ev["executed"], "time_s": time.perf_counter() - t0})  # fmt: skip
+        console.print(
+            f"epoch {epoch + 1}/{cfg.epochs} ({stage})  loss {loss_sum / seen:.4f}  val {100 * ev['accuracy']:.2f}%  "
+            f"gated blocks executed {100 * ev['executed']:.1f}%  {time.perf_counter() - t0:.0f} s"
+        )
+        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+        names = {p: n for n, p in model.named_parameters()}
+        for p, st in opt.state.items():
+            if "momentum_buffer" in st:
+                tensors[f"momentum.{names[p]}"] = st["momentum_buffer"]
+        save_tensors_atomic(out / STATE, tensors)
+        write_json_atomic(out / STATE_JSON, {"config": asdict(cfg), "epoch": epoch + 1, "history": history})
+    model.eval()
+    val = skipnet_eval(model, data.val_x, data.val_y, data.mean, data.std)
+    test = skipnet_eval(model, data.test_x, data.test_y, data.mean, data.std)
+    meta = {
+        "arch": f"skipnet{base.meta['depth'] if 'depth' in base.meta else base.model.depth}",
+        "depth": base.model.depth,
+        "in_channels": base.meta["in_channels"],
+        "num_classes": base.meta["num_classes"],
+        "dataset": base.meta["dataset"],
+        "training": {
+            **asdict(cfg),
+            "method": "skipnet",
+            "gate_type": model.gate_type,
+            "init_sha256": base.sha256,
+            "history": history,
+            "wall_time_s": round(time.perf_counter() - t_start, 1),
+        },  # fmt: skip
+        "accuracy": {"val": val["accuracy"], "test": test["accuracy"]},
+        "skipnet": {
+            "val_executed": val["executed"],
+            "test_executed": test["executed"],
+            "test_executed_per_gate": test["executed_per_gate"],
+        },  # fmt: skip
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    save_checkpoint(out, model.to(memory_format=torch.contiguous_format), meta)
+    for name in (STATE, STATE_JSON):
+        (out / name).unlink(missing_ok=True)
+    load_checkpoint(out)
+    console.print(
+        f"[green]saved {out}[/]: val {100 * val['accuracy']:.2f}%  test {100 * test['accuracy']:.2f}%, "
+        f"gated blocks executed {100 * test['executed']:.1f}% (test)"
+    )
+    return out
+
+
+def skipnet_predict(model: SkipNet, x, *, mean, std) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictions and executed gates (N × gates) for uint8 images x."""
+    preds, execs = [], []
+    model.eval()
+    for xb, _ in iterate_batches(x, torch.zeros(len(x), dtype=torch.long), 500, mean=mean, std=std):
+        with torch.inference_mode():
+            preds.append(model(xb).argmax(1))
+        execs.append(model.last_executed)
+    return torch.cat(preds), torch.cat(execs)
+
+
+__all__ = ["SkipNetConfig", "train_skipnet", "skipnet_eval", "skipnet_predict", "predict"]
