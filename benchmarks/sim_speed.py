@@ -1,6 +1,6 @@
 """Simulated 500-request runs per second, per policy (one Python thread).
 
-    python benchmarks/sim_speed.py --bundle explorer-demo-bundle
+python benchmarks/sim_speed.py --bundle explorer-demo-bundle
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def main() -> None:
             rates[name].append(n / (time.perf_counter() - t0))
     for name, r in rates.items():
         med = statistics.median(r)
-        print(f"{name:12s} {med:8.0f} runs/s  {med * args.requests:10.0f} requests/s  ({args.requests} requests per run)")
+        print(
+            f"{name:12s} {med:8.0f} runs/s  {med * args.requests:10.0f} requests/s  ({args.requests} requests per run)"
+        )
 
 
 if __name__ == "__main__":

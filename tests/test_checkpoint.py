@@ -148,6 +148,8 @@ def test_same_weights_give_the_same_file_hash_in_every_process(tmp_path):
     hashes = set()
     for k in range(4):
         out = tmp_path / f"c{k}"
-        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env={**os.environ, "PYTHONHASHSEED": str(k)})
+        subprocess.run(
+            [sys.executable, "-c", script, str(out)], check=True, env={**os.environ, "PYTHONHASHSEED": str(k)}
+        )
         hashes.add(sha256_of(out / WEIGHTS_FILE))
     assert len(hashes) == 1
