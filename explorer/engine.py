@@ -292,6 +292,7 @@ class StudyView:
 
 
 DEVICE_EVALUATOR = "latency-device"  # latencies imported from a board (explorer import-latency)
+ENERGY_EVALUATOR = "energy-device"  # energy per inference metered on a board (explorer import-energy)
 
 
 def load_study(db: Database, name: str, device: str | None = None, plain_bn: bool = False) -> StudyView:
@@ -313,6 +314,7 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
         if device is not None:
             evaluators = {k: v for k, v in settings["evaluators"].items() if not k.startswith("latency")}
             evaluators[DEVICE_EVALUATOR] = device_context(device)
+            evaluators[ENERGY_EVALUATOR] = device_context(device)  # merged where imported, else absent
             settings = {**settings, "evaluators": evaluators, "cost_metric": "latency_ms"}
         contexts = settings["evaluators"]
         q = (
@@ -337,8 +339,10 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
             row["by"].add(evaluator)
             if blob is not None and evaluator == "accuracy" and not plain_bn:
                 blobs[config] = blob
-        # a configuration counts once every evaluator of the study has measured it
-        rows = [r for r in merged.values() if r.pop("by") == set(contexts)]
+        # a configuration counts once every evaluator of the study has measured it (metered energy
+        # is optional: merged where imported)
+        required = set(contexts) - {ENERGY_EVALUATOR}
+        rows = [r for r in merged.values() if r.pop("by") >= required]
         if plain_bn:
             if rows and not all("accuracy_plain" in r["metrics"] for r in rows):
                 raise StorageError(f"study {name!r} was not searched with --bn-recal: it has only one accuracy")

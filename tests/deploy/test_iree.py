@@ -201,6 +201,24 @@ def test_import_latency_recomputes_the_front_for_a_device(tiny_ckpt, tmp_path):
     r = run("import-latency", "--db", db, "--study", "b", "--csv", str(bad), "--device", "x")
     assert r.returncode == 2 and "line 2" in r.stderr and "6 skippable blocks" in r.stderr
 
+    # metered energy per inference travels with the device's front into the bundle and the runtime
+    energy = tmp_path / "energy.csv"
+    energy.write_text("config,energy_mj\n" + "".join(f"{c},{10 + k}\n" for k, c in enumerate(configs)))
+    r = run("import-energy", "--db", db, "--study", "b", "--csv", str(energy), "--device", "flatboard")
+    assert r.returncode == 0 and f"imported {len(configs)} new energy_mj" in r.stdout
+    out = tmp_path / "bundle"
+    assert run("export", "--db", db, "--study", "b", "--device", "flatboard", "--out", str(out)).returncode == 0
+    from explorer.runtime.choices import bundle_choices
+
+    choices = bundle_choices(read_bundle(out))
+    assert all(c.energy_mj == 10 + configs.index(str(c.config)) for c in choices)
+    r = run("simulate", "--bundle", str(out), "--requests", "20", "--out", str(tmp_path / "sim"))
+    summary = json.loads((tmp_path / "sim" / "summary.json").read_text())
+    assert summary["energy_source"].startswith("measured per-configuration energy")
+    bad.write_text("config,energy_mj\n111111,-1\n")
+    r = run("import-energy", "--db", db, "--study", "b", "--csv", str(bad), "--device", "x")
+    assert r.returncode == 2 and "not a positive number" in r.stderr
+
 
 def test_bn_input_module_matches_recalibrated_pytorch_for_all_64_configurations(tiny_ckpt, fmnist):
     from explorer.bn import calibration_images, recalibrated, reestimate
