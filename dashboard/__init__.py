@@ -1,1 +1,1 @@
-"""Streamlit dashboard (installed as `explorer.dashboard`); arrives with the dashboard issue."""
+"""Streamlit dashboard (installed as `explorer.dashboard`): `explorer dashboard --db URL`."""

@@ -3,7 +3,9 @@
 #   - Fashion-MNIST, the default data set (Debian package dataset-fashion-mnist), when apt-get exists;
 #   - PyTorch 2.13.0 (CPU wheel) unless a torch is already installed;
 #   - this project, editable, so that the reference checkpoints in models/ are found.
-# Usage: scripts/install.sh [--test]   (--test adds the test and lint tools)
+#   - with --test: the test and lint tools, and Debian's chromium + chromium-driver for the
+#     dashboard's real-browser test.
+# Usage: scripts/install.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
@@ -16,6 +18,15 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2
   $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
     || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null; } \
     || echo "warning: could not install dataset-fashion-mnist; explorer will download Fashion-MNIST instead" >&2
+fi
+
+if [ -n "$extras" ] && ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium chromium-driver >/dev/null; } \
+    || echo "warning: could not install chromium; the real-browser dashboard test will be skipped" >&2
 fi
 
 python3 -m pip --version >/dev/null

@@ -125,3 +125,5 @@ def demo_cmd(
     console.print(
         f"  explorer serve --bundle {bundle_dir} --workload paper --period 0.6x --requests 500", highlight=False
     )
+    console.print("Browse the study in the dashboard:")
+    console.print(f"  explorer dashboard --db {db}", highlight=False)

@@ -290,3 +290,25 @@ def export_skipnet_cmd(
         f"p95 {lat['p95']:.3f}, min {lat['min']:.3f}, max {lat['max']:.3f} (slowest ÷ fastest {lat['max_over_min']:.2f})",
         highlight=False,
     )
+
+
+@app.command("dashboard")
+def dashboard_cmd(
+    db: str = typer.Option("sqlite:///explore.db", "--db", help="SQLAlchemy URL of the results database."),
+    port: int = typer.Option(8501, "--port", help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+) -> None:
+    """Browse studies, trade-offs, strategies and blocks in a Streamlit app (reads the database only)."""
+    import subprocess
+    import sys
+
+    from explorer.storage import Database
+
+    Database(db, create=False)  # a bad URL or missing file: one clear error here, not in the browser
+    import explorer.dashboard
+
+    app_path = Path(explorer.dashboard.__file__).with_name("app.py")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false", "--", "--db", db]  # fmt: skip
+    print(f"dashboard on http://{host}:{port}  (database {db}); Ctrl-C stops it")
+    raise SystemExit(subprocess.call(cmd))

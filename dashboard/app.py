@@ -1,0 +1,256 @@
+"""The skip-explorer dashboard: `explorer dashboard --db URL` (or `streamlit run app.py -- --db URL`).
+
+Pages: Studies, Trade-offs, Strategies, Blocks, Runtime, Run, Export. The app only reads the
+results database; exports go through the same code as `explorer export`, searches are started as
+`explorer search` processes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from explorer.dashboard import queries
+from explorer.errors import ExplorerError
+
+
+def db_url() -> str:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", default=os.environ.get("EXPLORER_DB", "sqlite:///explore.db"))
+    args, _ = ap.parse_known_args(sys.argv[1:])
+    return args.db
+
+
+@st.cache_resource
+def database(url: str):
+    return queries.open_db(url)
+
+
+def pick_study(db) -> str | None:
+    table = queries.studies_table(db)
+    if table.empty:
+        st.info("This database has no studies yet: run `explorer search --db ...` (or the Run page) first.")
+        return None
+    names = table["study"].tolist()
+    current = st.session_state.get("study")
+    return st.sidebar.selectbox("Study", names, index=names.index(current) if current in names else 0, key="study")
+
+
+def page_studies(db) -> None:
+    st.header("Studies")
+    table = queries.studies_table(db)
+    if table.empty:
+        st.info("This database has no studies yet: run `explorer search --db ...` first.")
+        return
+    hv = []
+    for name in table["study"]:
+        try:
+            hv.append(queries.load(db, name).hypervolume())
+        except ExplorerError:
+            hv.append(None)
+    table.insert(7, "hypervolume", hv)
+    st.dataframe(table, hide_index=True, width="stretch")
+    if st.toggle("Refresh every 5 s (while a search is running)", key="autorefresh"):
+        import time
+
+        time.sleep(5)
+        st.rerun()
+
+
+def page_tradeoffs(db) -> None:
+    st.header("Trade-offs")
+    study = pick_study(db)
+    if study is None:
+        return
+    devices = queries.devices(db, study)
+    device = st.sidebar.selectbox("Latency from", ["this machine (study)"] + devices, key="device")
+    view = queries.load(db, study, None if device.startswith("this machine") else device)
+    df = queries.evaluations_frame(view)
+    if df.empty or "accuracy" not in df:
+        st.info(f"Study {study} has no evaluations yet.")
+        return
+    costs = [c for c in ("latency_ms", "latency_p95_ms", "macs", "energy_mj") if c in df]
+    cost = st.sidebar.selectbox("Cost axis", costs, key="cost")
+    colour = st.sidebar.radio("Colour by", ["strategy", "skipped"], key="colour")
+    min_acc = st.sidebar.slider(
+        "Minimum accuracy %", 0.0, 100.0, float(max(0.0, df["accuracy %"].min() - 1)), key="min_acc"
+    )
+    max_cost = st.sidebar.number_input(f"Maximum {cost}", value=float(df[cost].max()), key="max_cost")
+    strategies = st.sidebar.multiselect("Strategies", sorted(df["strategy"].unique()), key="strategies")
+    skipped = st.sidebar.slider(
+        "Skipped blocks", 0, view.checkpoint.num_gates, (0, view.checkpoint.num_gates), key="skipped"
+    )
+    sel = df[(df["accuracy %"] >= min_acc) & (df[cost] <= max_cost) & df["skipped"].between(*skipped)]
+    if strategies:
+        sel = sel[sel["strategy"].isin(strategies)]
+    # the front of what is shown, on the chosen cost axis
+    pts = sel.drop_duplicates("config").sort_values([cost, "accuracy"], ascending=[True, False])
+    front = pts[pts["accuracy"] > pts["accuracy"].cummax().shift(fill_value=-1.0)]
+    st.caption(f"{len(sel)} evaluations shown of {len(df)}; {len(front)} on the front of what is shown. "
+               f"Accuracy: validation split. {cost}: {view.settings['evaluators'].get(view.latency_evaluator or '', '')}")  # fmt: skip
+    tooltip = [
+        "config",
+        "skipped blocks",
+        alt.Tooltip("accuracy %", format=".2f"),
+        alt.Tooltip(cost, format=".4g"),
+        "strategy",
+    ]
+    if "MMACs" in sel:
+        tooltip.append(alt.Tooltip("MMACs", format=".2f"))
+    points = (
+        alt.Chart(sel).mark_circle(size=60, opacity=0.7)
+        .encode(x=alt.X(cost, title=cost), y=alt.Y("accuracy %", scale=alt.Scale(zero=False)),
+                color=alt.Color(colour, type="nominal" if colour == "strategy" else "ordinal"), tooltip=tooltip)
+        .add_params(alt.selection_point(name="picked", fields=["config"], on="click"))
+    )  # fmt: skip
+    line = alt.Chart(front).mark_line(interpolate="step-after", color="black").encode(x=cost, y="accuracy %")
+    event = st.altair_chart(points + line, width="stretch", on_select="rerun", key="tradeoff_chart")
+    picked = [p["config"] for p in (event.selection.get("picked", []) if event and event.selection else [])]
+    st.subheader("Selected" if picked else "Front")
+    cols = ["config", "skipped blocks", "accuracy %", cost, "strategy"] + (["MMACs"] if "MMACs" in sel else [])
+    st.dataframe((sel[sel["config"].isin(picked)] if picked else front)[cols], hide_index=True, width="stretch")
+
+
+def page_strategies(db) -> None:
+    st.header("Strategies")
+    study = pick_study(db)
+    if study is None:
+        return
+    view = queries.load(db, study)
+    hist = queries.hypervolume_history(view)
+    if hist.empty:
+        st.info(f"Study {study} has no evaluations yet.")
+        return
+    st.altair_chart(
+        alt.Chart(hist).mark_line(point=True).encode(x="evaluations", y=alt.Y("hypervolume", scale=alt.Scale(zero=False)), color="strategy"),
+        width="stretch",
+    )  # fmt: skip
+    st.dataframe(queries.strategy_table(view), hide_index=True, width="stretch")
+
+
+def page_blocks(db) -> None:
+    st.header("Blocks")
+    study = pick_study(db)
+    if study is None:
+        return
+    view = queries.load(db, study)
+    st.subheader("What each block is worth")
+    st.dataframe(queries.block_importance(view), hide_index=True, width="stretch")
+    st.subheader("Front configurations × blocks (1 = executed)")
+    front = view.front()
+    cells = pd.DataFrame(
+        [{"config": str(e.config), "accuracy %": round(100 * e["accuracy"], 2), "gate": g, "executed": b}
+         for e in front for g, b in enumerate(e.config.bits)]
+    )  # fmt: skip
+    if not cells.empty:
+        st.altair_chart(
+            alt.Chart(cells).mark_rect().encode(
+                x="gate:O", y=alt.Y("config:N", sort=alt.SortField("accuracy %", order="descending")),
+                color=alt.Color("executed:Q", scale=alt.Scale(scheme="greys")), tooltip=["config", "gate", "accuracy %"]),
+            width="stretch",
+        )  # fmt: skip
+
+
+def page_runtime(db) -> None:
+    st.header("Runtime")
+    folder = st.text_input("Run folder (written by explorer simulate/serve --out)", key="run_folder")
+    if not folder:
+        st.info("Give the folder of a saved run: `explorer simulate --bundle B --out RUN` writes one.")
+        return
+    try:
+        summary, trace = queries.read_run(folder)
+    except (OSError, ValueError) as e:
+        st.error(f"cannot read a run from {folder}: {e}")
+        return
+    trace["state"] = trace["dropped"].map({True: "dropped", False: "processed"})
+    st.altair_chart(
+        alt.Chart(trace).mark_circle().encode(x=alt.X("arrival_ms", title="arrival (ms)"), y=alt.Y("config:N", title="configuration"),
+                                              color="state", tooltip=["request", "config", "latency_ms", "state"]),
+        width="stretch",
+    )  # fmt: skip
+    keys = ["policy", "engine", "requests", "processed", "dropped", "accuracy", "latency_median_ms", "latency_p95_ms",
+            "inferences_per_w", "energy_source"]  # fmt: skip
+    st.table(pd.DataFrame({"value": [str(summary.get(k)) for k in keys]}, index=keys))
+
+
+def page_run(db) -> None:
+    st.header("Run a search")
+    st.caption("Starts `explorer search` as a background process on this machine, writing into this database.")
+    ckpt = st.text_input("Checkpoint directory", key="run_ckpt")
+    study = st.text_input("Study name", key="run_study")
+    from explorer.search import STRATEGIES
+
+    strategy = st.selectbox("Strategy", sorted(STRATEGIES) + ["all"], key="run_strategy")
+    budget = st.number_input("Budget (evaluations, 0 = strategy default)", 0, 100000, 0, key="run_budget")
+    limit = st.number_input("Validation images per evaluation (0 = all)", 0, 100000, 0, key="run_limit")
+    if st.button("Start", key="run_start", disabled=not (ckpt and study)):
+        import subprocess
+
+        cmd = [sys.executable, "-m", "explorer.cli", "search", "--checkpoint", ckpt, "--strategy", strategy,
+               "--db", db.url, "--study", study] + (["--budget", str(budget)] if budget else []) + (
+               ["--limit", str(limit)] if limit else [])  # fmt: skip
+        log = open(f"{study}.search.log", "w")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        st.success(f"started (pid {proc.pid}); progress on the Studies page; log: {study}.search.log")
+
+
+def page_export(db) -> None:
+    st.header("Export a bundle")
+    study = pick_study(db)
+    if study is None:
+        return
+    from explorer.deploy.iree import TARGETS
+
+    target = st.selectbox("Target", list(TARGETS), key="export_target")
+    min_acc = st.number_input("Minimum accuracy (fraction, 0 = all)", 0.0, 1.0, 0.0, key="export_min_acc")
+    if st.button("Build bundle", key="export_build"):
+        import io
+        import tempfile
+        import zipfile
+        from pathlib import Path
+
+        from explorer.deploy.export import export_bundle
+
+        view = queries.load(db, study)
+        with st.spinner("compiling the module ..."), tempfile.TemporaryDirectory() as tmp:
+            out = export_bundle(view, Path(tmp) / "bundle", target=target, min_accuracy=min_acc or None)
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in sorted(out.iterdir()):
+                    z.write(f, f.name)
+        st.session_state["export_zip"] = buf.getvalue()
+        st.success(f"bundle for {target}: {len(buf.getvalue()) / 1e6:.1f} MB")
+    if "export_zip" in st.session_state:
+        st.download_button(
+            "Download bundle.zip", st.session_state["export_zip"], f"{study}-bundle.zip", key="export_dl"
+        )
+
+
+PAGES = {
+    "Studies": page_studies, "Trade-offs": page_tradeoffs, "Strategies": page_strategies, "Blocks": page_blocks,
+    "Runtime": page_runtime, "Run": page_run, "Export": page_export,
+}  # fmt: skip
+
+
+def main() -> None:
+    st.set_page_config(page_title="skip-explorer", layout="wide")
+    url = db_url()
+    try:
+        db = database(url)
+    except ExplorerError as e:
+        st.error(str(e))
+        return
+    st.sidebar.title("skip-explorer")
+    st.sidebar.caption(url)
+    page = st.sidebar.radio("Page", list(PAGES), key="page")
+    try:
+        PAGES[page](db)
+    except ExplorerError as e:
+        st.error(str(e))
+
+
+main()
