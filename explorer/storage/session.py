@@ -97,6 +97,9 @@ class Database:
             blob = "BYTEA" if self.engine.dialect.name == "postgresql" else "BLOB"
             s.execute(text(f"ALTER TABLE evaluations ADD COLUMN blob {blob}"))
             row.version = 2
+        if row.version == 2:
+            s.execute(text("CREATE INDEX IF NOT EXISTS ix_evaluation_config ON evaluations (checkpoint_id, config)"))
+            row.version = 3
         s.commit()
 
     @contextmanager

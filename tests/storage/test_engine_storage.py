@@ -206,3 +206,17 @@ def test_unknown_strategy_is_a_clear_cli_error(tmp_path, tiny_ckpt):
         capture_output=True, text=True, env=ENV, timeout=600,
     )  # fmt: skip
     assert out.returncode == 2 and "unknown strategy 'annealing'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_version_2_database_gains_the_config_index(tmp_path):
+    Database(f"sqlite:///{tmp_path}/x.db")
+    con = sqlite3.connect(tmp_path / "x.db")
+    con.execute("drop index ix_evaluation_config")
+    con.execute("update schema_info set version = 2")
+    con.commit()
+    con.close()
+    Database(f"sqlite:///{tmp_path}/x.db", create=False)
+    con = sqlite3.connect(tmp_path / "x.db")
+    assert con.execute("select version from schema_info").fetchone() == (3,)
+    names = {r[0] for r in con.execute("select name from sqlite_master where type = 'index'")}
+    assert "ix_evaluation_config" in names
