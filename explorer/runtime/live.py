@@ -14,33 +14,27 @@ from explorer.runtime.choices import Choice
 from explorer.runtime.controller import Executor, Served
 
 
-def load_test_images(bundle: Bundle, data_dir: str | Path | None = None, count: int | None = None, seed: int = 0):
-    """The test split of the bundle's data set, normalised as the manifest says, NHWC float32,
-    in a seeded order; returns (images, labels)."""
+def test_split_images(dataset: str, mean, std, data_dir=None, count: int | None = None, seed: int = 0):
+    """The test split of `dataset`, normalised with `mean`/`std`, NHWC float32, in a seeded
+    order; returns (images, labels)."""
     from explorer.data import load_dataset, normalize
 
-    data = load_dataset(bundle.manifest["model"]["dataset"], data_dir)
-    norm = bundle.manifest["normalisation"]
+    data = load_dataset(dataset, data_dir)
     order = np.random.default_rng(seed).permutation(len(data.test_y))[:count]
-    x = normalize(data.test_x[order], norm["mean"], norm["std"]).permute(0, 2, 3, 1).contiguous().numpy()
+    x = normalize(data.test_x[order], mean, std).permute(0, 2, 3, 1).contiguous().numpy()
     return x.astype(np.float32), data.test_y[order].numpy()
 
 
-class LiveExecutor(Executor):
-    """Request k classifies image k mod N; the clock starts at `start()`."""
+def load_test_images(bundle: Bundle, data_dir: str | Path | None = None, count: int | None = None, seed: int = 0):
+    """The test split of the bundle's data set, normalised as its manifest says."""
+    norm = bundle.manifest["normalisation"]
+    return test_split_images(bundle.manifest["model"]["dataset"], norm["mean"], norm["std"], data_dir, count, seed)
 
-    def __init__(self, module_path: Path, choices: list[Choice], images: np.ndarray, labels: np.ndarray,
-                 device: str = "local-sync"):  # fmt: skip
-        self.module = IreeModule(module_path, device=device)
-        self.skips = [np.array(c.config.bits, dtype=np.int32) for c in choices]
-        self.bns = [c.bn for c in choices]
-        self.images, self.labels = images, labels
-        self.t0 = time.perf_counter()
 
-    def warm_up(self, reps: int = 3) -> None:
-        for skip, bn in zip(self.skips, self.bns):
-            for _ in range(reps):
-                self.module(self.images[:1], skip, bn)
+class WallClock:
+    """Milliseconds since `start()`; `wait_until` sleeps most of a wait and spins the last ms."""
+
+    t0: float = 0.0
 
     def start(self) -> None:
         self.t0 = time.perf_counter()
@@ -51,7 +45,24 @@ class LiveExecutor(Executor):
     def wait_until(self, t_ms: float) -> None:
         while (left := t_ms - self.now_ms()) > 0:
             if left > 2.0:
-                time.sleep((left - 1.0) / 1000.0)  # sleep most of it, spin the last millisecond
+                time.sleep((left - 1.0) / 1000.0)
+
+
+class LiveExecutor(WallClock, Executor):
+    """Request k classifies image k mod N; the clock starts at `start()`."""
+
+    def __init__(self, module_path: Path, choices: list[Choice], images: np.ndarray, labels: np.ndarray,
+                 device: str = "local-sync"):  # fmt: skip
+        self.module = IreeModule(module_path, device=device)
+        self.skips = [np.array(c.config.bits, dtype=np.int32) for c in choices]
+        self.bns = [c.bn for c in choices]
+        self.images, self.labels = images, labels
+        self.start()
+
+    def warm_up(self, reps: int = 3) -> None:
+        for skip, bn in zip(self.skips, self.bns):
+            for _ in range(reps):
+                self.module(self.images[:1], skip, bn)
 
     def serve(self, request: int, arrival_ms: float, choice: int) -> Served:
         self.wait_until(arrival_ms)

@@ -18,6 +18,7 @@ from explorer.deploy.iree import IreeModule, compile_checkpoint
 from explorer.runtime.choices import Choice
 from explorer.runtime.controller import Executor, Served
 from explorer.runtime.energy import PowerProfile
+from explorer.runtime.live import WallClock, test_split_images
 from explorer.runtime.policies import create_policy
 from explorer.runtime.run import execute_run
 from explorer.runtime.simulator import SampleExecutor
@@ -26,13 +27,8 @@ PROFILE = "profile.json"
 
 
 def _images(ckpt_meta: dict, data_dir, count: int | None, seed: int = 0):
-    from explorer.data import load_dataset, normalize
-
     ds = ckpt_meta["dataset"]
-    data = load_dataset(ds["name"], data_dir, val_size=ds["val_size"], split_seed=ds["split_seed"])
-    order = np.random.default_rng(seed).permutation(len(data.test_y))[:count]
-    x = normalize(data.test_x[order], ds["mean"], ds["std"]).permute(0, 2, 3, 1).contiguous().numpy()
-    return x.astype(np.float32), data.test_y[order].numpy()
+    return test_split_images(ds["name"], ds["mean"], ds["std"], data_dir, count, seed)
 
 
 def export_skipnet(checkpoint: str | Path, out: str | Path, *, images: int = 1000, reps: int = 3,
@@ -93,18 +89,13 @@ def export_skipnet(checkpoint: str | Path, out: str | Path, *, images: int = 100
     return folder
 
 
-class _LiveSkipNet(Executor):
+class _LiveSkipNet(WallClock, Executor):
     def __init__(self, module: IreeModule, images: np.ndarray, labels: np.ndarray):
         self.module, self.images, self.labels = module, images, labels
-        self.t0 = time.perf_counter()
-
-    def now_ms(self) -> float:
-        return (time.perf_counter() - self.t0) * 1000.0
+        self.start()
 
     def serve(self, request: int, arrival_ms: float, choice: int) -> Served:
-        while (left := arrival_ms - self.now_ms()) > 0:
-            if left > 2.0:
-                time.sleep((left - 1.0) / 1000.0)
+        self.wait_until(arrival_ms)
         k = request % len(self.labels)
         start = self.now_ms()
         logits, _ = self.module.skipnet(self.images[k : k + 1])
@@ -147,7 +138,7 @@ class SkipNetRuntime:
             ex = _LiveSkipNet(module, x, y)
             for i in range(20):
                 module.skipnet(x[i : i + 1])
-            ex.t0 = time.perf_counter()
+            ex.start()
         else:
             ex = SampleExecutor(np.array(per["latency_ms"]), np.array(per["correct"], bool), seed)
         summary = execute_run(arrivals, policy, ex, power, engine="live" if live else "simulated").summary
