@@ -19,6 +19,7 @@ from explorer.data import iterate_batches
 from explorer.evaluate import predict
 from explorer.evaluators import Subject, create_evaluator
 from explorer.storage import Database
+from explorer.storage.models import SCHEMA_VERSION
 
 CONFIGS = [SkipConfig.from_int(i, 6) for i in (63, 0, 42, 13, 62, 31)]
 
@@ -138,6 +139,7 @@ def test_search_with_bn_recal_stores_statistics_and_both_fronts(tiny_ckpt, tmp_p
 def test_version_1_database_is_upgraded(tmp_path):
     Database(f"sqlite:///{tmp_path}/old.db")
     con = sqlite3.connect(tmp_path / "old.db")
+    con.execute("drop index ix_evaluation_config")
     con.execute("alter table evaluations drop column blob")
     con.execute("update schema_info set version = 1")
     con.commit()
@@ -145,7 +147,9 @@ def test_version_1_database_is_upgraded(tmp_path):
     Database(f"sqlite:///{tmp_path}/old.db")
     con = sqlite3.connect(tmp_path / "old.db")
     cols = [r[1] for r in con.execute("pragma table_info(evaluations)")]
-    assert "blob" in cols and con.execute("select version from schema_info").fetchone() == (2,)
+    indexes = [r[1] for r in con.execute("pragma index_list(evaluations)")]
+    assert "blob" in cols and "ix_evaluation_config" in indexes
+    assert con.execute("select version from schema_info").fetchone() == (SCHEMA_VERSION,)
     con.close()
 
 
