@@ -25,6 +25,7 @@ from explorer.evaluators import BaseEvaluator, Subject
 from explorer.pareto import front_indices, hypervolume
 from explorer.search import BaseStrategy, Probe
 from explorer.storage import CheckpointRecord, Database, EvaluationRecord, StorageError, Study, Trial
+from explorer.workers import Worker, claim_scope
 
 REFERENCE = "reference"  # pseudo-strategy of the full-depth configuration every study evaluates first
 ProgressFn = Callable[[int, float | None], None]  # (configurations done in this call, hypervolume so far)
@@ -60,6 +61,8 @@ class Engine:
         cost_metric: str,
         *,
         chunk_size: int = 32,
+        worker: Worker | None = None,
+        poll_s: float = 1.0,
     ):
         if not any("accuracy" in ev.metrics for ev in evaluators):
             raise ConfigError("a study needs the accuracy evaluator")
@@ -72,6 +75,11 @@ class Engine:
         self.settings = {"cost_metric": cost_metric, "evaluators": {ev.name: ev.context for ev in evaluators}}
         self.study_id = self._open_study(study)
         self.study = study
+        # parallel workers: claims keyed by the evaluator settings, so other settings never collide
+        self.worker, self.poll_s = worker, poll_s
+        self.scope = claim_scope(self.settings["evaluators"])
+        if worker is not None:
+            worker.set_study(study)
         self._probe: Probe | None = None
         self.full = self.evaluate([self.space.full()], REFERENCE)[0]
 
@@ -146,50 +154,100 @@ class Engine:
     def evaluate(
         self, configs: list[SkipConfig], strategy: str, on_chunk: Callable[[list[Evaluation]], None] | None = None
     ) -> list[Evaluation]:
-        """Metrics of every configuration from every evaluator, from the cache or freshly measured."""
+        """Metrics of every configuration from every evaluator, from the cache or freshly measured.
+
+        With a worker, a configuration is measured only after claiming it; those claimed by other
+        live workers are waited for (after the chunks this worker could claim), those of dead
+        workers taken over. Results come back in the order of `configs`.
+        """
         configs = list(dict.fromkeys(configs))
         for c in configs:
             if len(c) != self.space.num_gates:
                 raise ConfigError(f"configuration {c} has {len(c)} bits, the model has {self.space.num_gates} gates")
         self._record_trials(configs, strategy)
-        out: list[Evaluation] = []
+        results: dict[SkipConfig, Evaluation] = {}
+
+        def deliver(done: list[Evaluation]) -> None:
+            for e in done:
+                results[e.config] = e
+            if on_chunk and done:
+                on_chunk(done)
+
+        pending: list[SkipConfig] = []
         for start in range(0, len(configs), self.chunk_size):
             chunk = configs[start : start + self.chunk_size]
-            metrics: dict[str, dict[str, float]] = {str(c): {} for c in chunk}
-            for ev in self.evaluators:
-                cached = self._cached(ev, chunk)
-                todo = [c for c in chunk if str(c) not in cached]
-                if todo:
-                    t0 = time.perf_counter()
-                    values = ev.evaluate(todo)
-                    per_config = (time.perf_counter() - t0) / len(todo)
-                    rows = [
-                        {
-                            "checkpoint_id": self.checkpoint_id,
-                            "evaluator": ev.name,
-                            "context": ev.context,
-                            "config": str(c),
-                            "num_skipped": c.num_skipped,
-                            "metrics": {k: x for k, x in v.items() if not isinstance(x, bytes)},
-                            "blob": next((x for x in v.values() if isinstance(x, bytes)), None),
-                            "wall_time_s": per_config,
-                            "study_id": self.study_id,
-                            "strategy": strategy,
-                        }
-                        for c, v in zip(todo, values)
-                    ]
-                    with self.db.session() as s:
-                        self.db.insert_ignore(s, EvaluationRecord, rows)
-                        s.commit()
-                    # read back: if another worker stored a configuration first, everyone uses its values
-                    cached.update(self._cached(ev, todo))
-                for key in metrics:
-                    metrics[key].update(cached[key])
-            done = [Evaluation(c, metrics[str(c)]) for c in chunk]
-            out.extend(done)
-            if on_chunk:
-                on_chunk(done)
-        return out
+            if self.worker is None:
+                deliver(self._measure(chunk, strategy))
+                continue
+            self.worker.check_stop()
+            mine, others = self._claim(chunk)
+            pending += others
+            deliver(self._measure([c for c in chunk if c not in set(others)], strategy))
+            self._finish(mine)
+        while pending:  # configurations other workers were measuring
+            self.worker.check_stop()
+            mine, others = self._claim(pending)
+            ready = [c for c in pending if c not in set(others)]
+            deliver(self._measure(ready, strategy))
+            self._finish(mine)
+            pending = others
+            if pending:
+                time.sleep(self.poll_s)
+        return [results[c] for c in configs]
+
+    def _missing(self, configs: list[SkipConfig]) -> list[SkipConfig]:
+        """Configurations some evaluator has not stored yet."""
+        have = [set(self._cached(ev, configs)) for ev in self.evaluators]
+        return [c for c in configs if not all(str(c) in h for h in have)]
+
+    def _claim(self, configs: list[SkipConfig]) -> tuple[list[SkipConfig], list[SkipConfig]]:
+        """(claimed by this worker, held by other live workers) among the configurations still missing."""
+        missing = self._missing(configs)
+        got = set(self.worker.claim(self.checkpoint_id, self.scope, self.study, [str(c) for c in missing]))
+        return [c for c in missing if str(c) in got], [c for c in missing if str(c) not in got]
+
+    def _finish(self, mine: list[SkipConfig]) -> None:
+        self.worker.finish(self.checkpoint_id, self.scope, [str(c) for c in mine])
+
+    def _measure(self, chunk: list[SkipConfig], strategy: str) -> list[Evaluation]:
+        """Evaluate and store what the cache lacks for `chunk`, then return the chunk's metrics."""
+        if not chunk:
+            return []
+        metrics: dict[str, dict[str, float]] = {str(c): {} for c in chunk}
+        measured: set[SkipConfig] = set()
+        for ev in self.evaluators:
+            cached = self._cached(ev, chunk)
+            todo = [c for c in chunk if str(c) not in cached]
+            if todo:
+                t0 = time.perf_counter()
+                values = ev.evaluate(todo)
+                per_config = (time.perf_counter() - t0) / len(todo)
+                measured.update(todo)
+                rows = [
+                    {
+                        "checkpoint_id": self.checkpoint_id,
+                        "evaluator": ev.name,
+                        "context": ev.context,
+                        "config": str(c),
+                        "num_skipped": c.num_skipped,
+                        "metrics": {k: x for k, x in v.items() if not isinstance(x, bytes)},
+                        "blob": next((x for x in v.values() if isinstance(x, bytes)), None),
+                        "wall_time_s": per_config,
+                        "study_id": self.study_id,
+                        "strategy": strategy,
+                    }
+                    for c, v in zip(todo, values)
+                ]
+                with self.db.session() as s:
+                    self.db.insert_ignore(s, EvaluationRecord, rows)
+                    s.commit()
+                # read back: if another worker stored a configuration first, everyone uses its values
+                cached.update(self._cached(ev, todo))
+            for key in metrics:
+                metrics[key].update(cached[key])
+        if self.worker is not None and measured:
+            self.worker.count_evaluated(len(measured))
+        return [Evaluation(c, metrics[str(c)]) for c in chunk]
 
     def probe(self) -> Probe:
         if self._probe is None:

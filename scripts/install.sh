@@ -3,8 +3,9 @@
 #   - Fashion-MNIST, the default data set (Debian package dataset-fashion-mnist), when apt-get exists;
 #   - PyTorch 2.13.0 (CPU wheel) unless a torch is already installed;
 #   - this project, editable, so that the reference checkpoints in models/ are found.
-#   - with --test: the test and lint tools, and Debian's chromium + chromium-driver for the
-#     dashboard's real-browser test.
+#   - with --test: the test and lint tools, Debian's chromium + chromium-driver for the
+#     dashboard's real-browser test, and Debian's postgresql server for the multi-worker tests
+#     (the tests start a throwaway cluster on a loopback port; nothing is started here).
 # Usage: scripts/install.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,15 @@ if [ -n "$extras" ] && ! command -v chromedriver >/dev/null 2>&1 && command -v a
   $sudo apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
     || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium chromium-driver >/dev/null; } \
     || echo "warning: could not install chromium; the real-browser dashboard test will be skipped" >&2
+fi
+
+if [ -n "$extras" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q postgresql >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q postgresql >/dev/null; } \
+    || echo "warning: could not install postgresql; the PostgreSQL worker tests will be skipped" >&2
 fi
 
 python3 -m pip --version >/dev/null

@@ -41,3 +41,73 @@ def tiny_bundle(tmp_path_factory, tiny_ckpt):
           "--study", "b"])  # fmt: skip
     main(["export", "--db", db, "--study", "b", "--out", str(root / "bundle")])
     return root / "bundle"
+
+
+# -- a throwaway PostgreSQL server ------------------------------------------------------------------
+
+
+def _pg_bindir():
+    import glob
+    import shutil
+    from pathlib import Path
+
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    return Path(dirs[-1]) if dirs else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server (Debian `postgresql`) on a loopback port, in a temporary cluster
+    created here and removed afterwards. Skips when the server is not installed, unless
+    EXPLORER_REQUIRE_POSTGRES=1 (set by .ci/run), where its absence fails the test."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+
+    bindir = _pg_bindir()
+    if bindir is None:
+        if os.environ.get("EXPLORER_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL is required (EXPLORER_REQUIRE_POSTGRES=1) but initdb is not installed")
+        pytest.skip("PostgreSQL server not installed (apt-get install postgresql)")
+    import tempfile
+    from pathlib import Path
+
+    root = Path(tempfile.mkdtemp(prefix="explorer-pg-"))  # not under pytest's root-only folder
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the server as Debian's postgres user
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data, log = root / "data", root / "server.log"
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "explorer", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"],
+                   check=True, capture_output=True)  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://explorer@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A new, empty database on the throwaway server, one per test."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    with psycopg.connect(postgres_server.replace("postgresql+psycopg", "postgresql") + "/postgres",
+                         autocommit=True) as con:  # fmt: skip
+        con.execute(f"DROP DATABASE IF EXISTS {name}")
+        con.execute(f"CREATE DATABASE {name}")
+    return f"{postgres_server}/{name}"

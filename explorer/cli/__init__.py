@@ -36,13 +36,13 @@ def _root(
 
 
 # Each module registers its command(s) on `app`.
-from explorer.cli import demo, deploy, evaluate, runtime, search, train  # noqa: E402,F401
+from explorer.cli import demo, deploy, evaluate, runtime, search, train, worker  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: user errors print one line, without a traceback, and exit 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except ExplorerError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -56,3 +56,5 @@ def main(argv: list[str] | None = None) -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)  # typer.Exit(code) from a command (standalone_mode=False returns it)

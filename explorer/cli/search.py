@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import typer
@@ -15,11 +18,12 @@ from explorer.cli import app
 from explorer.cli.common import DataDirOption, ThreadsOption, make_console, set_threads
 from explorer.config import SkipSpace
 from explorer.engine import Engine, StudyView, load_study
-from explorer.errors import ConfigError
+from explorer.errors import ConfigError, ExplorerError
 from explorer.evaluators import Subject, create_evaluator
 from explorer.search import STRATEGIES, create_strategy, strategy_names
 from explorer.search.exhaustive import MAX_GATES
 from explorer.storage import Database
+from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, WorkerStopped, submit_job
 
 DEFAULT_DB = "sqlite:///explore.db"
 COST_METRICS = {"latency": "latency_ms", "macs": "macs"}
@@ -39,6 +43,7 @@ def build_engine(
     chunk_size: int = 32,
     bn_recal: int = 0,
     bn_seed: int = 0,
+    worker: Worker | None = None,
 ) -> Engine:
     if objective not in COST_METRICS:
         raise ConfigError(f"--objective must be 'latency' or 'macs', got {objective!r}")
@@ -52,10 +57,12 @@ def build_engine(
         options = {"bn_input": True} if bn_recal and latency_evaluator == "latency-iree" else {}
         evaluators.append(create_evaluator(latency_evaluator, subject, **options))
     name = study or Path(checkpoint).resolve().name
-    return Engine(db, subject, name, evaluators, COST_METRICS[objective], chunk_size=chunk_size)
+    return Engine(db, subject, name, evaluators, COST_METRICS[objective], chunk_size=chunk_size, worker=worker)
 
 
-def run_strategies(engine: Engine, names: list[str], *, budget: int | None, seed: int, console: Console) -> None:
+def run_strategies(
+    engine: Engine, names: list[str], *, budget: int | None, seed: int, console: Console, progress: bool = True
+) -> None:
     space = SkipSpace(engine.space.num_gates)
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -75,11 +82,11 @@ def run_strategies(engine: Engine, names: list[str], *, budget: int | None, seed
             probe=engine.probe(),
             objectives=("accuracy", engine.cost_metric),
         )
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task(name, total=strategy.expected_evaluations(), hv="-")
+        with Progress(*columns, console=console, transient=True, disable=not progress) as bar:
+            task = bar.add_task(name, total=strategy.expected_evaluations(), hv="-")
 
-            def on_progress(n: int, hv: float | None, task=task, progress=progress) -> None:
-                progress.update(task, advance=n, hv=f"{hv:.4f}" if hv is not None else "-")
+            def on_progress(n: int, hv: float | None, task=task, bar=bar) -> None:
+                bar.update(task, advance=n, hv=f"{hv:.4f}" if hv is not None else "-")
 
             result = engine.run(strategy, on_progress)
         console.print(
@@ -153,7 +160,7 @@ def search_cmd(
     budget: int | None = typer.Option(None, "--budget", help="Evaluations a strategy may use (random, nsga2, …)."),
     limit: int | None = typer.Option(None, "--limit", help="Validation images per accuracy evaluation (default: all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the strategies."),
-    db: str = typer.Option(DEFAULT_DB, "--db", help="SQLAlchemy URL of the results database."),
+    db: str = typer.Option(DEFAULT_DB, "--db", help="SQLAlchemy URL of the results database (shared by workers)."),
     study: str | None = typer.Option(None, "--study", help="Study name (default: the checkpoint folder's name)."),
     objective: str = typer.Option("latency", "--objective", help="Cost to minimise: latency (ms) or macs."),
     latency_evaluator: str = typer.Option(
@@ -162,39 +169,142 @@ def search_cmd(
         help="latency-iree (compiled module), latency-torch (PyTorch eager, quick) or latency-model (additive fit).",
     ),
     chunk_size: int = typer.Option(
-        32, "--chunk-size", help="Configurations evaluated and stored together (smaller: finer-grained resume)."
+        32,
+        "--chunk-size",
+        help="Configurations evaluated, claimed and stored together (smaller: finer-grained resume).",
     ),
     bn_recal: int = typer.Option(
         0, "--bn-recal", help="Re-estimate BatchNorm statistics per configuration on N training images (0: off)."
     ),
     bn_seed: int = typer.Option(0, "--bn-seed", help="Seed of the BatchNorm calibration images."),
+    workers: int = typer.Option(
+        1, "--workers", help="Local worker processes sharing the study (the same command on other machines joins it)."
+    ),
+    submit: bool = typer.Option(
+        False, "--submit", help="Only queue the study; `explorer worker --db URL` processes work on it."
+    ),
+    stale_after: float = typer.Option(
+        DEFAULT_STALE_AFTER_S,
+        "--stale-after",
+        help="Seconds without a heartbeat after which a worker's claims are taken over.",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     data_dir: Path | None = DataDirOption,
     threads: int | None = ThreadsOption,
+    child: bool = typer.Option(
+        False, "--child", hidden=True, help="Started by --workers: the parent prints the front."
+    ),
 ) -> None:
-    """Explore skip configurations of a checkpoint; every result is stored, re-runs resume."""
+    """Explore skip configurations of a checkpoint; every result is stored, re-runs resume.
+
+    Any number of these processes, here (--workers K) or on other machines with the same --db,
+    share one study: each configuration is claimed before it is evaluated, so none is evaluated
+    twice, and the claims of a worker that dies are taken over. SIGTERM stops a worker cleanly.
+    """
     set_threads(threads)
     console = make_console()
+    names = check_strategies(strategy)
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    options = {
+        "strategies": names, "budget": budget, "limit": limit, "seed": seed, "objective": objective,
+        "latency_evaluator": latency_evaluator, "chunk_size": chunk_size, "bn_recal": bn_recal, "bn_seed": bn_seed,
+        "data_dir": str(data_dir) if data_dir else None,
+    }  # fmt: skip
+    database = Database(db)  # creates the tables once, before any worker starts
+    name = study or Path(checkpoint).resolve().name
+    if submit:
+        load_checkpoint(checkpoint)  # a job that cannot start is refused now, not by a worker later
+        added = submit_job(database, name, str(Path(checkpoint).resolve()), options)
+        console.print(
+            f"study [bold]{name}[/] {'queued' if added else 'was queued already'} in {db}; "
+            f"start workers with: explorer worker --db {db}"
+        )
+        return
+    if workers > 1:
+        run_local_workers(workers, console)
+        console.print(front_table(load_study(database, name)))
+        return
+    worker = Worker(database, stale_after_s=stale_after, study=name)
+    worker.handle_signals()
+    try:
+        view = run_study(database, checkpoint, name, options, worker, console, progress=progress)
+    except WorkerStopped:
+        console.print(f"[yellow]stopped cleanly after measuring {worker.evaluated} configurations; run again to resume")
+        raise typer.Exit(143) from None
+    finally:
+        worker.close()
+    if child:
+        return
+    console.print(front_table(view))
+    if len(view.strategies()) > 1:
+        console.print(comparison_table(view))
+
+
+def check_strategies(strategy: str) -> list[str]:
     names = ALL_ORDER if strategy == "all" else [strategy]
     for name in names:
         if name not in STRATEGIES:
             raise ConfigError(f"unknown strategy {name!r}: choose one of {', '.join(strategy_names())} or 'all'")
-    database = Database(db)
+    return names
+
+
+def run_study(
+    database: Database, checkpoint: Path, name: str, options: dict, worker: Worker | None, console: Console,
+    *, progress: bool = True,
+) -> StudyView:  # fmt: skip
+    """Build the engine for a study and run its strategies (options as stored in a queued job)."""
+    data_dir = Path(options["data_dir"]) if options.get("data_dir") else None
     engine = build_engine(
-        database, checkpoint, study, objective=objective, latency_evaluator=latency_evaluator, limit=limit,
-        data_dir=data_dir, chunk_size=chunk_size, bn_recal=bn_recal, bn_seed=bn_seed,
+        database, checkpoint, name, objective=options["objective"], latency_evaluator=options["latency_evaluator"],
+        limit=options["limit"], data_dir=data_dir, chunk_size=options["chunk_size"], bn_recal=options["bn_recal"],
+        bn_seed=options["bn_seed"], worker=worker,
     )  # fmt: skip
-    if strategy == "all" and engine.space.num_gates > MAX_GATES:
+    names = options["strategies"]
+    if len(names) > 1 and engine.space.num_gates > MAX_GATES:
         console.print(f"[yellow]exhaustive skipped: {engine.space.num_gates} gates is more than {MAX_GATES}")
         names = [n for n in names if n != "exhaustive"]
     console.print(
-        f"study [bold]{engine.study}[/] in {db}: {engine.subject.checkpoint.arch}, {engine.space.num_gates} gates, "
-        f"full depth accuracy {100 * engine.full['accuracy']:.2f}%, {engine.cost_metric} {engine.full[engine.cost_metric]:.4g}"
+        f"study [bold]{engine.study}[/] in {database.url}: {engine.subject.checkpoint.arch}, {engine.space.num_gates} "
+        f"gates, full depth accuracy {100 * engine.full['accuracy']:.2f}%, "
+        f"{engine.cost_metric} {engine.full[engine.cost_metric]:.4g}"
     )
-    run_strategies(engine, names, budget=budget, seed=seed, console=console)
-    view = load_study(database, engine.study)
-    console.print(front_table(view))
-    if len(view.strategies()) > 1:
-        console.print(comparison_table(view))
+    run_strategies(engine, names, budget=options["budget"], seed=options["seed"], console=console, progress=progress)
+    return load_study(database, engine.study)
+
+
+def run_local_workers(count: int, console: Console) -> None:
+    """Start `count` copies of this command as single workers, forward SIGTERM/SIGINT, wait for all."""
+    argv = [a for a in sys.argv[1:]]
+    args = []
+    skip = False
+    for a in argv:  # drop --workers K / --workers=K, the children are single workers
+        if skip:
+            skip = False
+            continue
+        if a == "--workers":
+            skip = True
+            continue
+        if a.startswith("--workers="):
+            continue
+        args.append(a)
+    cmd = [sys.executable, "-m", "explorer.cli", *args, "--workers", "1", "--no-progress", "--child"]
+    children = [subprocess.Popen(cmd) for _ in range(count)]
+    console.print(f"started {count} workers (pids {', '.join(str(c.pid) for c in children)})")
+
+    def forward(signum, _frame):
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signum)
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        codes = [c.wait() for c in children]
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if any(codes):
+        raise ExplorerError(f"worker exit codes {codes}: see their messages above; run again to resume")
 
 
 @app.command("pareto")

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from explorer.errors import ExplorerError
@@ -25,11 +33,14 @@ def _safe(url: str) -> str:
         return url
 
 
+BUSY_TIMEOUT_MS = 30_000  # how long SQLite waits for another process's write lock
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets readers (dashboard) and one writer work at once; the busy timeout waits for a lock
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -58,31 +69,52 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         try:
             with self.engine.connect() as conn:
-                if create:
-                    Base.metadata.create_all(conn)
-                    conn.commit()
-                elif not inspect(conn).has_table("schema_info"):
-                    raise StorageError(
-                        f"database {_safe(url)} holds no skip-explorer results (no schema_info table): "
-                        "check the URL, or run `explorer search` to fill it"
-                    )
-            self._check_version()
+                known = inspect(conn).has_table("schema_info")
+            if not known and not create:
+                raise StorageError(
+                    f"database {_safe(url)} holds no skip-explorer results (no schema_info table): "
+                    "check the URL, or run `explorer search` to fill it"
+                )
+            upgraded = known and self._check_version()  # upgrade before create_all adds new tables
+            if create or upgraded:
+                self._create_tables()
+            if not known:
+                self._stamp()
         except OperationalError as e:
             raise StorageError(
                 f"cannot open database {_safe(url)}: {str(e.orig).strip()}; check that the server is "
                 "running and the URL, user and password are right (for SQLite: that the folder exists)"
             ) from None
 
-    def _check_version(self) -> None:
+    def _create_tables(self) -> None:
+        for attempt in range(3):
+            try:
+                with self.engine.connect() as conn:
+                    Base.metadata.create_all(conn)
+                    conn.commit()
+                return
+            except (IntegrityError, ProgrammingError):
+                # workers started together on an empty PostgreSQL database race to create the same
+                # table; the loser sees it exist on the next try
+                if attempt == 2:
+                    raise
+                time.sleep(0.5 + attempt)
+
+    def _stamp(self) -> None:
         with self.session() as s:
-            row = s.scalars(select(SchemaInfo)).first()
-            if row is None:
+            if s.scalars(select(SchemaInfo)).first() is None:
                 s.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
                 try:
                     s.commit()
                 except IntegrityError:
                     s.rollback()  # another process wrote it first
-                return
+
+    def _check_version(self) -> bool:
+        """Refuse a newer schema, upgrade an older one; True if it upgraded."""
+        with self.session() as s:
+            row = s.scalars(select(SchemaInfo).with_for_update()).first()  # one upgrader at a time
+            if row is None:
+                return False  # created by a process that has not stamped it yet
             if row.version > SCHEMA_VERSION:
                 raise StorageError(
                     f"database {_safe(self.url)} has schema version {row.version}, newer than this "
@@ -90,6 +122,8 @@ class Database:
                 )
             if row.version < SCHEMA_VERSION:
                 self._upgrade(s, row)
+                return True
+            return False
 
     def _upgrade(self, s: Session, row: SchemaInfo) -> None:
         """Bring an older schema up to date, one version at a time, in one transaction."""
@@ -100,6 +134,15 @@ class Database:
         if row.version == 2:
             s.execute(text("CREATE INDEX IF NOT EXISTS ix_evaluation_config ON evaluations (checkpoint_id, config)"))
             row.version = 3
+        if row.version == 3:
+            # optuna keeps its own `studies` and `trials` tables in the same database; foreign keys
+            # follow a renamed table in both SQLite (>= 3.26) and PostgreSQL. workers, claims and
+            # jobs are new tables: create_all adds them after this upgrade.
+            tables = set(inspect(s.connection()).get_table_names())
+            for old, new in (("studies", "explorer_studies"), ("trials", "explorer_trials")):
+                if old in tables and new not in tables:
+                    s.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+            row.version = 4
         s.commit()
 
     @contextmanager
@@ -107,6 +150,15 @@ class Database:
         s = self._sessions()
         try:
             yield s
+        except OperationalError as e:
+            s.rollback()
+            if self.is_sqlite and "locked" in str(e.orig):
+                raise StorageError(
+                    f"SQLite database {_safe(self.url)} stayed locked by other processes for "
+                    f"{BUSY_TIMEOUT_MS / 1000:.0f} s: for many parallel workers use PostgreSQL "
+                    "(--db postgresql+psycopg://user:pass@host/db), or fewer workers on this file"
+                ) from None
+            raise
         except SQLAlchemyError:
             s.rollback()
             raise

@@ -21,6 +21,7 @@ from explorer.evaluators import Subject, create_evaluator
 from explorer.models import create_model
 from explorer.search import create_strategy
 from explorer.storage import Database, EvaluationRecord, StorageError, Trial
+from explorer.storage.models import SCHEMA_VERSION
 
 ENV = {**os.environ, "COLUMNS": "200"}
 
@@ -217,6 +218,6 @@ def test_version_2_database_gains_the_config_index(tmp_path):
     con.close()
     Database(f"sqlite:///{tmp_path}/x.db", create=False)
     con = sqlite3.connect(tmp_path / "x.db")
-    assert con.execute("select version from schema_info").fetchone() == (3,)
+    assert con.execute("select version from schema_info").fetchone() == (SCHEMA_VERSION,)
     names = {r[0] for r in con.execute("select name from sqlite_master where type = 'index'")}
     assert "ix_evaluation_config" in names
