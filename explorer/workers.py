@@ -21,7 +21,7 @@ import signal
 import socket
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
@@ -56,6 +56,7 @@ class Worker:
         self._quit = threading.Event()
         self._evaluated = 0
         self._lock = threading.Lock()
+        self.beat_hooks: list[Callable[[], object]] = []  # also called every heartbeat (optuna's trials)
         with db.session() as s:
             s.add(WorkerRecord(id=self.id, host=socket.gethostname(), pid=os.getpid(), study=study))
             s.commit()
@@ -68,6 +69,8 @@ class Worker:
         while not self._quit.wait(self.stale_after_s / 6):
             try:
                 self._write_heartbeat()
+                for hook in list(self.beat_hooks):
+                    hook()
             except Exception:  # noqa: BLE001  a missed beat is retried; the search thread reports real errors
                 pass
 

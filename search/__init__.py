@@ -9,6 +9,9 @@ from explorer.search import (  # noqa: F401  (registration)
     hessian,
     l2_norm,
     nsga2,
+    optuna_nsga2,
+    optuna_random,
+    optuna_tpe,
     random_search,
     sensitivity,
 )

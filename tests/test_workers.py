@@ -196,3 +196,25 @@ def test_a_long_sqlite_lock_is_a_clear_error_not_database_is_locked(tmp_path, mo
     finally:
         holder.rollback()
         holder.close()
+
+
+@pytest.mark.slow
+def test_two_local_workers_run_an_optuna_study_on_postgresql_without_double_work(postgres_url):
+    import optuna
+    from optuna.trial import TrialState
+
+    cmd = _search(postgres_url, "--limit", "300", "--chunk-size", "4", "--workers", "2")
+    cmd[cmd.index("exhaustive")] = "optuna-nsga2"
+    cmd += ["--budget", "24"]
+    out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and "started 2 workers" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "Pareto front of study ex" in out.stdout
+    c = _counts(Database(postgres_url, create=False))
+    distinct = c["per_evaluator"]["accuracy"]
+    # the budget is shared (each worker may overrun it by one batch of 8), every configuration measured once
+    assert 24 <= distinct <= 24 + 2 * 8 and c["per_evaluator"]["flops"] == distinct and c["open"] == 0
+    assert len(c["workers"]) == 2 and sum(w.evaluated for w in c["workers"]) == distinct
+    assert all(w.evaluated == c["done"].get(w.id, 0) for w in c["workers"])
+    # optuna's own study lives in the same database
+    study = optuna.load_study(study_name="ex/optuna-nsga2", storage=postgres_url)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) >= distinct - 1  # + the full-depth reference

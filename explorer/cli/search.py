@@ -21,6 +21,7 @@ from explorer.engine import Engine, StudyView, load_study
 from explorer.errors import ConfigError, ExplorerError
 from explorer.evaluators import Subject, create_evaluator
 from explorer.search import STRATEGIES, create_strategy, strategy_names
+from explorer.search._optuna import OptunaStrategy, optuna_storage
 from explorer.search.exhaustive import MAX_GATES
 from explorer.storage import Database
 from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, WorkerStopped, submit_job
@@ -60,6 +61,16 @@ def build_engine(
     return Engine(db, subject, name, evaluators, COST_METRICS[objective], chunk_size=chunk_size, worker=worker)
 
 
+def optuna_options(engine: Engine, name: str) -> dict:
+    """optuna strategies share one optuna study per (study, strategy) in the same database."""
+    if not issubclass(STRATEGIES[name], OptunaStrategy):
+        return {}
+    stale = engine.worker.stale_after_s if engine.worker else DEFAULT_STALE_AFTER_S
+    storage = optuna_storage(engine.db.url, heartbeat_s=max(1, round(stale / 6)), grace_s=max(2, round(stale)))
+    salt = int(engine.worker.id[:8], 16) if engine.worker else 0
+    return {"storage": storage, "study_name": f"{engine.study}/{name}", "worker_salt": salt}
+
+
 def run_strategies(
     engine: Engine, names: list[str], *, budget: int | None, seed: int, console: Console, progress: bool = True
 ) -> None:
@@ -81,7 +92,10 @@ def run_strategies(
             budget=None if name == "exhaustive" and len(names) > 1 else budget,
             probe=engine.probe(),
             objectives=("accuracy", engine.cost_metric),
+            **optuna_options(engine, name),
         )
+        if isinstance(strategy, OptunaStrategy) and engine.worker is not None:
+            engine.worker.beat_hooks.append(strategy.heartbeat)  # optuna's heartbeat for its running trials
         with Progress(*columns, console=console, transient=True, disable=not progress) as bar:
             task = bar.add_task(name, total=strategy.expected_evaluations(), hv="-")
 

@@ -47,7 +47,8 @@ def test_every_strategy_runs_end_to_end_and_is_reproducible(name, tmp_path, subj
 
 
 def test_registry_names_and_unknown_strategy():
-    assert strategy_names() == ["exhaustive", "fisher", "hessian", "l2-norm", "nsga2", "random", "sensitivity"]
+    assert strategy_names() == ["exhaustive", "fisher", "hessian", "l2-norm", "nsga2", "optuna-nsga2", "optuna-random",
+                              "optuna-tpe", "random", "sensitivity"]  # fmt: skip
     with pytest.raises(ConfigError, match="unknown strategy 'annealing'"):
         create_strategy("annealing", space=SkipSpace(6))
 

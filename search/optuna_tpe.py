@@ -1,0 +1,17 @@
+"""`optuna-tpe`: multi-objective TPE (optuna), for many workers on one database (see `_optuna`)."""
+
+from __future__ import annotations
+
+import optuna
+
+from explorer.search._base import register_strategy
+from explorer.search._optuna import OptunaStrategy
+
+
+@register_strategy
+class OptunaTpeStrategy(OptunaStrategy):
+    name = "optuna-tpe"
+    description = "multi-objective TPE (optuna), for many workers on one database"
+
+    def sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)  # liar: parallel trials spread out
