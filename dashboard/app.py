@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
@@ -179,23 +180,46 @@ def page_runtime(db) -> None:
 
 def page_run(db) -> None:
     st.header("Run a search")
-    st.caption("Starts `explorer search` as a background process on this machine, writing into this database.")
-    ckpt = st.text_input("Checkpoint directory", key="run_ckpt")
-    study = st.text_input("Study name", key="run_study")
+    st.caption(
+        "Queues the study for `explorer worker` processes (the same code as `explorer search --submit`); "
+        "start workers on any machine with `explorer worker --db URL`, or one here with the button below."
+    )
+    from explorer.cli.search import ALL_ORDER, check_strategies, queue_search, search_options
     from explorer.search import STRATEGIES
 
+    ckpt = st.text_input("Checkpoint directory", key="run_ckpt")
+    study = st.text_input("Study name", key="run_study")
     strategy = st.selectbox("Strategy", sorted(STRATEGIES) + ["all"], key="run_strategy")
+    objective = st.selectbox("Cost objective", ["latency", "macs"], key="run_objective")
     budget = st.number_input("Budget (evaluations, 0 = strategy default)", 0, 100000, 0, key="run_budget")
     limit = st.number_input("Validation images per evaluation (0 = all)", 0, 100000, 0, key="run_limit")
-    if st.button("Start", key="run_start", disabled=not (ckpt and study)):
+    if st.button("Queue", key="run_queue", disabled=not (ckpt and study)):
+        try:
+            names = ALL_ORDER if strategy == "all" else check_strategies(strategy)
+            options = search_options(names, budget=budget or None, limit=limit or None, objective=objective)
+            added = queue_search(db, Path(ckpt), study, options)
+            st.success(f"study {study} {'queued' if added else 'was queued already'}")
+        except ExplorerError as e:
+            st.error(str(e))
+    if st.button("Start a worker on this machine", key="run_worker"):
         import subprocess
 
-        cmd = [sys.executable, "-m", "explorer.cli", "search", "--checkpoint", ckpt, "--strategy", strategy,
-               "--db", db.url, "--study", study] + (["--budget", str(budget)] if budget else []) + (
-               ["--limit", str(limit)] if limit else [])  # fmt: skip
-        log = open(f"{study}.search.log", "w")
+        log = open("explorer-worker.log", "a")
+        cmd = [sys.executable, "-m", "explorer.cli", "worker", "--db", db.url, "--once"]
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        st.success(f"started (pid {proc.pid}); progress on the Studies page; log: {study}.search.log")
+        st.success(f"worker started (pid {proc.pid}); it stops when the queue is empty; log: explorer-worker.log")
+    from explorer.workers import worker_status
+
+    info = worker_status(db)
+    st.subheader("Queue")
+    jobs = pd.DataFrame(info["jobs"], columns=["study", "status", "strategies", "checkpoint", "message"])
+    studies = queries.studies_table(db)
+    counts = studies.set_index("study")["configurations"] if not studies.empty else pd.Series(dtype=int)
+    jobs["configurations"] = [int(counts.get(name, 0)) for name in jobs["study"]]
+    st.dataframe(jobs, hide_index=True, width="stretch")
+    st.subheader("Workers")
+    st.dataframe(pd.DataFrame(info["workers"], columns=["id", "host", "pid", "state", "heartbeat_age_s", "study",
+                                                        "evaluated"]), hide_index=True, width="stretch")  # fmt: skip
 
 
 def page_export(db) -> None:

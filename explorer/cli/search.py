@@ -220,16 +220,13 @@ def search_cmd(
     names = check_strategies(strategy)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    options = {
-        "strategies": names, "budget": budget, "limit": limit, "seed": seed, "objective": objective,
-        "latency_evaluator": latency_evaluator, "chunk_size": chunk_size, "bn_recal": bn_recal, "bn_seed": bn_seed,
-        "data_dir": str(data_dir) if data_dir else None,
-    }  # fmt: skip
+    options = search_options(names, budget=budget, limit=limit, seed=seed, objective=objective,
+                             latency_evaluator=latency_evaluator, chunk_size=chunk_size, bn_recal=bn_recal,
+                             bn_seed=bn_seed, data_dir=data_dir)  # fmt: skip
     database = Database(db)  # creates the tables once, before any worker starts
     name = study or Path(checkpoint).resolve().name
     if submit:
-        load_checkpoint(checkpoint)  # a job that cannot start is refused now, not by a worker later
-        added = submit_job(database, name, str(Path(checkpoint).resolve()), options)
+        added = queue_search(database, checkpoint, name, options)
         console.print(
             f"study [bold]{name}[/] {'queued' if added else 'was queued already'} in {db}; "
             f"start workers with: explorer worker --db {db}"
@@ -253,6 +250,28 @@ def search_cmd(
     console.print(front_table(view))
     if len(view.strategies()) > 1:
         console.print(comparison_table(view))
+
+
+def search_options(
+    strategies: list[str], *, budget: int | None = None, limit: int | None = None, seed: int = 0,
+    objective: str = "latency", latency_evaluator: str = "latency-iree", chunk_size: int = 32, bn_recal: int = 0,
+    bn_seed: int = 0, data_dir: Path | None = None,
+) -> dict:  # fmt: skip
+    """Everything a worker needs to run a study, as stored in a queued job (JSON)."""
+    if objective not in COST_METRICS:
+        raise ConfigError(f"--objective must be 'latency' or 'macs', got {objective!r}")
+    return {
+        "strategies": strategies, "budget": budget, "limit": limit, "seed": seed, "objective": objective,
+        "latency_evaluator": latency_evaluator, "chunk_size": chunk_size, "bn_recal": bn_recal, "bn_seed": bn_seed,
+        "data_dir": str(data_dir) if data_dir else None,
+    }  # fmt: skip
+
+
+def queue_search(database: Database, checkpoint: Path, study: str, options: dict) -> bool:
+    """Queue a study for `explorer worker` processes (explorer search --submit, the dashboard's Run page);
+    False if it was queued already. A checkpoint that does not load is refused now, not by a worker later."""
+    load_checkpoint(checkpoint)
+    return submit_job(database, study, str(Path(checkpoint).resolve()), options)
 
 
 def check_strategies(strategy: str) -> list[str]:

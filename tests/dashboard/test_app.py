@@ -89,6 +89,30 @@ def test_export_page_builds_a_valid_bundle(db, tmp_path):
     assert bundle.num_gates == 6 and (tmp_path / "b" / "model.vmfb").is_file()
 
 
+def test_run_page_queues_a_search_that_a_worker_completes(tmp_path, tiny_ckpt):
+    from explorer.storage import Database
+
+    url = f"sqlite:///{tmp_path}/r.db"
+    Database(url)  # an empty database: queuing is possible before any study exists
+    at = go(app(url), "Run")
+    at.text_input(key="run_ckpt").input(str(tiny_ckpt))
+    at.text_input(key="run_study").input("queued")
+    at.selectbox(key="run_strategy").set_value("sensitivity")
+    at.selectbox(key="run_objective").set_value("macs")
+    at.number_input(key="run_limit").set_value(200).run()  # the Queue button enables once both are filled
+    at.button(key="run_queue").click().run()
+    assert not at.exception and "queued" in at.success[0].value
+    jobs = at.dataframe[0].value
+    assert jobs[["study", "status"]].values.tolist() == [["queued", "queued"]]
+    work = subprocess.run([sys.executable, "-m", "explorer.cli", "worker", "--db", url, "--once", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert work.returncode == 0, work.stderr[-2000:]
+    at.run()
+    jobs = at.dataframe[0].value
+    assert jobs["status"].tolist() == ["done"] and jobs["configurations"].iloc[0] >= 7  # reference + 6 singles
+    assert at.dataframe[1].value["state"].tolist() == ["stopped"]
+
+
 def test_missing_database_is_one_clear_message(tmp_path):
     from streamlit.testing.v1 import AppTest
 
