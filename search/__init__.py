@@ -14,6 +14,7 @@ from explorer.search import (  # noqa: F401  (registration)
     optuna_tpe,
     random_search,
     sensitivity,
+    stratified,
 )
 from explorer.search._base import STRATEGIES, BaseStrategy, Probe, create_strategy, register_strategy, strategy_names
 

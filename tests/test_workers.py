@@ -218,3 +218,19 @@ def test_two_local_workers_run_an_optuna_study_on_postgresql_without_double_work
     # optuna's own study lives in the same database
     study = optuna.load_study(study_name="ex/optuna-nsga2", storage=postgres_url)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) >= distinct - 1  # + the full-depth reference
+
+
+def test_two_workers_find_the_same_nsga2_front_as_one(tmp_path):
+    from explorer.engine import load_study
+
+    fronts = []
+    for k, name in ((1, "one"), (2, "two")):
+        url = f"sqlite:///{tmp_path}/{name}.db"
+        cmd = _search(url, "--limit", "200", "--chunk-size", "4", "--workers", str(k), "--budget", "16")
+        cmd[cmd.index("exhaustive")] = "nsga2"
+        out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        view = load_study(Database(url, create=False), "ex")
+        fronts.append(sorted((str(e.config), e["accuracy"]) for e in view.front()))
+        assert len(view.evaluations("nsga2")) == 16  # the budget, shared, not doubled
+    assert fronts[0] == fronts[1]

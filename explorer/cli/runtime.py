@@ -299,7 +299,7 @@ def dashboard_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
 ) -> None:
     """Browse studies, trade-offs, strategies and blocks in a Streamlit app (reads the database only)."""
-    import subprocess
+    import os
     import sys
 
     from explorer.storage import Database
@@ -310,5 +310,6 @@ def dashboard_cmd(
     app_path = Path(explorer.dashboard.__file__).with_name("app.py")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
            "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false", "--", "--db", db]  # fmt: skip
-    print(f"dashboard on http://{host}:{port}  (database {db}); Ctrl-C stops it")
-    raise SystemExit(subprocess.call(cmd))
+    print(f"dashboard on http://{host}:{port}  (database {db}); Ctrl-C stops it", flush=True)
+    # become the Streamlit server (no child left behind when this process is terminated)
+    os.execv(sys.executable, cmd)

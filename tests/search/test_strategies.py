@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -48,7 +50,7 @@ def test_every_strategy_runs_end_to_end_and_is_reproducible(name, tmp_path, subj
 
 def test_registry_names_and_unknown_strategy():
     assert strategy_names() == ["exhaustive", "fisher", "hessian", "l2-norm", "nsga2", "optuna-nsga2", "optuna-random",
-                              "optuna-tpe", "random", "sensitivity"]  # fmt: skip
+                              "optuna-tpe", "random", "sensitivity", "stratified"]  # fmt: skip
     with pytest.raises(ConfigError, match="unknown strategy 'annealing'"):
         create_strategy("annealing", space=SkipSpace(6))
 
@@ -146,3 +148,15 @@ def test_nsga2_uses_exactly_its_budget_of_distinct_configurations(tmp_path, subj
     s = create_strategy("nsga2", space=SkipSpace(6), seed=0, budget=30, probe=probe, objectives=("accuracy", "macs"))
     run = engine.run(s)
     assert len(run.evaluations) == 30 == len({e.config for e in run.evaluations})
+
+
+def test_stratified_draws_n_distinct_configurations_per_skip_count():
+    space = SkipSpace(24)
+    strategy = create_strategy("stratified", space=space, seed=1, budget=25 * 30)
+    batches = list(iter(strategy.ask, []))
+    assert [b[0].num_skipped for b in batches] == list(range(25))  # one count per ask, 0 upwards
+    for k, batch in enumerate(batches):
+        assert len(set(batch)) == len(batch) == min(30, math.comb(24, k))
+        assert all(c.num_skipped == k for c in batch)
+    small = create_strategy("stratified", space=SkipSpace(6), seed=1, budget=7 * 20)
+    assert sum(len(b) for b in iter(small.ask, [])) == 64 == small.expected_evaluations()  # resnet20: every one
