@@ -17,6 +17,7 @@ no dates, no timings of the report itself, fixed plot style, sorted everything.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -60,11 +61,12 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _provenance(view: StudyView, entry: dict) -> list[str]:
-    lines = [f"- study `{view.name}`, checkpoint `{view.checkpoint.path}` (sha256 `{view.checkpoint.sha256}`), "
-             f"seed {entry.get('seed', 0)}"]  # fmt: skip
-    lines += [f"  - `{c}`" for c in entry.get("commands", [])]
-    return lines
+def _provenance(views: list[StudyView], entry: dict) -> list[str]:
+    """Which studies, checkpoints (sha256) and seed made a figure, then the commands."""
+    lines = [f"- study `{v.name}`, checkpoint `{v.checkpoint.path}` (sha256 `{v.checkpoint.sha256}`), "
+             f"seed {entry.get('seed', 0)}" for v in views]  # fmt: skip
+    commands = entry.get("commands", [])
+    return lines + (["- made by:", *[f"  - `{c}`" for c in commands]] if commands else [])
 
 
 def _study(db: Database, name: str) -> StudyView:
@@ -122,7 +124,7 @@ def fig1(db: Database, entry: dict, img: Path) -> list[str]:
     if half in sd and half in std:
         lines.append(f"At {half} blocks skipped the mean accuracy is {100 * np.mean(sd[half]):.2f}% with Stochastic "
                      f"Depth and {100 * np.mean(std[half]):.2f}% with standard training.")  # fmt: skip
-    return lines + ["", *(_provenance(stats["sd"][0], entry) + _provenance(stats["std"][0], entry)), ""]
+    return lines + ["", *_provenance([stats["sd"][0], stats["std"][0]], entry), ""]
 
 
 def fig6(db: Database, entry: dict, img: Path) -> list[str]:
@@ -169,7 +171,7 @@ def fig6(db: Database, entry: dict, img: Path) -> list[str]:
     if skipnet is not None:
         lines.append(f"| SkipNet | {skipnet[0]:.2f} | {skipnet[1]:.3f} | {skipnet[1] * profile.busy_w:.2f} | "
                      f"{full['latency_ms'] / skipnet[1]:.2f}× | input-dependent |")  # fmt: skip
-    return lines + ["", *_provenance(view, entry), ""]
+    return lines + ["", *_provenance([view], entry), ""]
 
 
 def table1(entry: dict) -> list[str]:
@@ -190,7 +192,8 @@ def table1(entry: dict) -> list[str]:
                          f"{r['processed']:.1f} | {r['processed_x']:.2f}× | {r['inferences_per_w_x']:.2f}× | "
                          f"{r['latency_median_ms']:.3f} |")  # fmt: skip
         lines.append("")
-    return lines + [f"  - `{c}`" for c in entry.get("commands", [])] + [""]
+    commands = entry.get("commands", [])
+    return lines + (["- made by:", *[f"  - `{c}`" for c in commands]] if commands else []) + [""]
 
 
 def strategies(db: Database, entry: dict, img: Path) -> list[str]:
@@ -227,7 +230,7 @@ def strategies(db: Database, entry: dict, img: Path) -> list[str]:
         verdict = "confirmed" if best[0] == "sensitivity" else "not confirmed"
         lines += ["", f"Among the rankers, **{best[0]}** has the largest hypervolume: the paper's claim that the "
                   f"sensitivity ranking is best is **{verdict}** here."]  # fmt: skip
-    return lines + ["", *_provenance(view, entry), ""]
+    return lines + ["", *_provenance([view], entry), ""]
 
 
 def _reference_rows(view: StudyView) -> list[dict]:
@@ -255,7 +258,7 @@ def bn(db: Database, entry: dict, img: Path) -> list[str]:
     lines = [f"### (a) BatchNorm re-estimation — {entry['name']}", "", f"![bn {entry['name']}](img/{name})", "",
              "| skipped | best accuracy %, stock BN | best accuracy %, re-estimated | gain (points) |", "|---|---|---|---|"]  # fmt: skip
     lines += [f"| {k} | {a[k]:.2f} | {b[k]:.2f} | {b[k] - a[k]:+.2f} |" for k in sorted(set(a) & set(b))]
-    return lines + ["", *_provenance(recal, entry), ""]
+    return lines + ["", *_provenance([recal], entry), ""]
 
 
 def pl(db: Database, entry: dict, img: Path) -> list[str]:
@@ -278,11 +281,9 @@ def pl(db: Database, entry: dict, img: Path) -> list[str]:
     _save(fig, img / name)
     lines += [f"![p_L {entry['name']}](img/{name})", "",
               "| p_L | full-depth accuracy % | mean accuracy % with half the gated blocks skipped |", "|---|---|---|"]  # fmt: skip
-    lines += [f"| {p} | {full:.2f} | {h:.2f} (of {k}) |" if h is not None else f"| {p} | {full:.2f} | - |"
+    lines += [f"| {p} | {full:.2f} | {h:.2f} ({k} skipped) |" if h is not None else f"| {p} | {full:.2f} | - |"
               for p, full, h, k in rows]  # fmt: skip
-    for v in views:
-        lines += _provenance(v, entry)[:1]
-    return lines + [f"  - `{c}`" for c in entry.get("commands", [])] + [""]
+    return lines + ["", *_provenance(views, entry), ""]
 
 
 PARTS = ("fig1", "fig6", "table1", "strategies", "bn", "pl")
@@ -292,8 +293,8 @@ TITLES = {"fig1": "Fig. 1: resilience to skipped blocks", "fig6": "Fig. 6: accur
           "pl": "Open question (b): the survival probability p_L"}  # fmt: skip
 
 
-def build_report(db: Database, spec: dict, out: Path) -> Path:
-    """Write out/results.md and out/img/*.png from the spec; returns the results.md path."""
+def build_report(db: Database, spec: dict, out: Path) -> tuple[Path, list[Path]]:
+    """Write out/results.md and out/img/*.png from the spec; returns results.md and the plots."""
     unknown = set(spec) - set(PARTS) - {"title", "notes"}
     if unknown:
         raise ReportError(f"unknown report part(s) {sorted(unknown)}: the spec may hold {', '.join(PARTS)}")
@@ -318,4 +319,5 @@ def build_report(db: Database, spec: dict, out: Path) -> Path:
     path = out / "results.md"
     out.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines).rstrip() + "\n")
-    return path
+    plots = [out / m.group(1) for m in re.finditer(r"\]\((img/[^)]+\.png)\)", path.read_text())]
+    return path, plots

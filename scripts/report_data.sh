@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Everything docs/results.md is made of, then `explorer report`. Every step is resumable: re-running
+# (docs/data/report.db is the database this script filled for the committed docs/results.md;
+#  `explorer report --db sqlite:///docs/data/report.db` regenerates the document from it)
 # it measures only what the database or a folder does not hold yet.
 #   scripts/report_data.sh [DB_URL]      (default sqlite:///report.db)
 set -euo pipefail
@@ -17,6 +19,7 @@ explorer search --checkpoint models/resnet20-sd-fmnist --strategy exhaustive --o
 explorer search --checkpoint models/resnet20-sd-fmnist --strategy exhaustive --db "$DB" --study fig6-r20 --threads 1
 [ -f report-r20-bundle/pareto.bin ] || explorer export --db "$DB" --study fig6-r20 --out report-r20-bundle
 [ -f report-skipnet20/profile.json ] || explorer export-skipnet --checkpoint models/skipnet20-fmnist --out report-skipnet20 --images 1000
+mkdir -p docs/data/skipnet20 && cp report-skipnet20/profile.json docs/data/skipnet20/
 mkdir -p docs/data
 explorer table1 --bundle report-r20-bundle --skipnet report-skipnet20 --period 0.5x --out docs/data/table1-r20.json
 explorer report --db "$DB" --spec docs/report.json --out docs

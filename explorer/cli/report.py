@@ -33,5 +33,5 @@ def report_cmd(
         ) from None
     except ValueError as e:
         raise ReportError(f"report spec {spec} is not valid JSON ({e})") from None
-    path = build_report(Database(db, create=False), doc, out)
-    make_console().print(f"wrote {path} and {len(list((out / 'img').glob('*.png')))} plots in {out / 'img'}")
+    path, plots = build_report(Database(db, create=False), doc, out)
+    make_console().print(f"wrote {path} and {len(plots)} plots: {', '.join(p.name for p in plots)}")
