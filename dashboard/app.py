@@ -158,6 +158,25 @@ def page_blocks(db) -> None:
 
 def page_runtime(db) -> None:
     st.header("Runtime")
+    table1_file = st.text_input("Table I rows (written by explorer table1 --out FILE)", key="table1_file")
+    if table1_file:
+        try:
+            tables = queries.read_table1(table1_file)
+        except (OSError, ValueError, KeyError) as e:
+            st.error(f"cannot read Table I rows from {table1_file}: {e}")
+            tables = {}
+        for bundle, rows in tables.items():
+            st.subheader(f"Table I: {bundle}")
+            shown = rows.assign(**{"accuracy %": 100 * rows["accuracy"]})[
+                ["method", "accuracy %", "accuracy_delta_pp", "processed", "processed_x", "inferences_per_w_x",
+                 "latency_median_ms", "latency_max_over_min"]]  # fmt: skip
+            st.dataframe(shown, hide_index=True, width="stretch")
+            long = rows.melt(id_vars="method", value_vars=["processed_x", "inferences_per_w_x"], var_name="ratio")
+            st.altair_chart(
+                alt.Chart(long).mark_bar().encode(x=alt.X("method:N", title=None), y=alt.Y("value", title="× Original"),
+                                                  color="method:N", column=alt.Column("ratio:N", title=None)),
+            )  # fmt: skip
+            st.caption(f"energy: {rows['energy_source'].iloc[0]}")
     folder = st.text_input("Run folder (written by explorer simulate/serve --out)", key="run_folder")
     if not folder:
         st.info("Give the folder of a saved run: `explorer simulate --bundle B --out RUN` writes one.")

@@ -167,6 +167,12 @@ def devices(db: Database, study: str) -> list[str]:
     return [c.split("=", 1)[1] for c in ctx]
 
 
+def read_table1(path: str | Path) -> dict[str, pd.DataFrame]:
+    """Rows written by `explorer table1 --out FILE`: one table per bundle (method, accuracy, ratios)."""
+    result = json.loads(Path(path).read_text())
+    return {bundle: pd.DataFrame(rows) for bundle, rows in sorted(result.items())}
+
+
 def read_run(folder: str | Path) -> tuple[dict, pd.DataFrame]:
     """A saved runtime run (explorer simulate/serve --out): summary and per-request trace."""
     f = Path(folder)

@@ -113,6 +113,48 @@ def test_run_page_queues_a_search_that_a_worker_completes(tmp_path, tiny_ckpt):
     assert at.dataframe[1].value["state"].tolist() == ["stopped"]
 
 
+def test_runtime_page_shows_a_table1_comparison(db):
+    table1 = Path(__file__).resolve().parents[2] / "docs" / "data" / "table1-r20.json"  # a real simulated run
+    at = go(app(db), "Runtime")
+    at.text_input(key="table1_file").input(str(table1)).run()
+    assert not at.exception and not at.error
+    rows = at.dataframe[0].value
+    assert rows["method"].tolist() == ["Original", "Ours (Algorithm 1)", "Ours (rate-fit)", "SkipNet"]
+    assert rows["processed_x"].iloc[0] == 1.0 and rows["processed_x"].iloc[1] > 1.0
+    at.text_input(key="table1_file").input(str(table1.with_name("nope.json"))).run()
+    assert "cannot read Table I rows" in at.error[0].value
+
+
+def test_a_database_of_a_newer_schema_is_one_clear_message(tmp_path):
+    import sqlite3
+
+    from explorer.storage import Database
+
+    Database(f"sqlite:///{tmp_path}/new.db")
+    con = sqlite3.connect(tmp_path / "new.db")
+    con.execute("update schema_info set version = 999")
+    con.commit()
+    con.close()
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    sys.argv = ["app", "--db", f"sqlite:///{tmp_path}/new.db"]
+    at.run()
+    assert not at.exception and "newer than this skip-explorer understands" in at.error[0].value
+
+
+@pytest.mark.slow
+def test_the_app_reads_a_study_on_postgresql(postgres_url, tiny_ckpt):
+    main(["search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--limit", "100",
+          "--objective", "macs", "--db", postgres_url, "--study", "pg"])  # fmt: skip
+    at = app(postgres_url)
+    assert at.dataframe[0].value["study"].tolist() == ["pg"]
+    go(at, "Trade-offs")
+    assert len(at.dataframe[0].value) >= 1  # the front
+    go(at, "Strategies")
+    assert at.dataframe[0].value["strategy"].tolist() == ["sensitivity"]
+
+
 def test_missing_database_is_one_clear_message(tmp_path):
     from streamlit.testing.v1 import AppTest
 
