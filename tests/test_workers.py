@@ -234,3 +234,19 @@ def test_two_workers_find_the_same_nsga2_front_as_one(tmp_path):
         fronts.append(sorted((str(e.config), e["accuracy"]) for e in view.front()))
         assert len(view.evaluations("nsga2")) == 16  # the budget, shared, not doubled
     assert fronts[0] == fronts[1]
+
+
+def test_an_idle_worker_stops_cleanly_on_sigterm(tmp_path):
+    url = f"sqlite:///{tmp_path}/idle.db"
+    Database(url)
+    proc = subprocess.Popen([sys.executable, "-m", "explorer.cli", "worker", "--db", url, "--poll", "0.5"],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    db = Database(url, create=False)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _counts(db)["workers"]:
+        time.sleep(0.3)
+    assert _counts(db)["workers"], "the worker never registered"
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0 and "stopped after measuring 0 configurations" in out, out
+    assert _counts(db)["workers"][0].stopped_at is not None
