@@ -43,7 +43,11 @@ def optuna_storage(url: str, heartbeat_s: int = 10, grace_s: int = 60) -> optuna
             from optuna.storages import RetryFailedTrialCallback as Retry
 
             stale = {"failed_trial_callback": Retry(max_retry=3)}
-        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=grace_s, **stale)
+        # SQLite: wait for another worker's write lock as our own connections do, instead of failing
+        engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s, grace_period=grace_s, **stale
+        )
 
 
 class OptunaStrategy(BaseStrategy):
