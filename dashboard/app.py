@@ -11,8 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-import altair as alt
 import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.dashboard import queries
@@ -29,6 +30,13 @@ def db_url() -> str:
 @st.cache_resource
 def database(url: str):
     return queries.open_db(url)
+
+
+def styled(fig):
+    """One fixed, readable style for every chart (used with theme=None: Streamlit's theme would recolour it)."""
+    fig.update_layout(template="plotly_white", font={"size": 14}, legend={"title": None},
+                      margin={"l": 10, "r": 10, "t": 30, "b": 10})  # fmt: skip
+    return fig
 
 
 def pick_study(db) -> str | None:
@@ -93,24 +101,20 @@ def page_tradeoffs(db) -> None:
     front = pts[pts["accuracy"] > pts["accuracy"].cummax().shift(fill_value=-1.0)]
     st.caption(f"{len(sel)} evaluations shown of {len(df)}; {len(front)} on the front of what is shown. "
                f"Accuracy: validation split. {cost}: {view.settings['evaluators'].get(view.latency_evaluator or '', '')}")  # fmt: skip
-    tooltip = [
-        "config",
-        "skipped blocks",
-        alt.Tooltip("accuracy %", format=".2f"),
-        alt.Tooltip(cost, format=".4g"),
-        "strategy",
-    ]
+    hover = {"skipped blocks": True, "accuracy %": ":.2f", cost: ":.4g", "strategy": True}
     if "MMACs" in sel:
-        tooltip.append(alt.Tooltip("MMACs", format=".2f"))
-    points = (
-        alt.Chart(sel).mark_circle(size=60, opacity=0.7)
-        .encode(x=alt.X(cost, title=cost), y=alt.Y("accuracy %", scale=alt.Scale(zero=False)),
-                color=alt.Color(colour, type="nominal" if colour == "strategy" else "ordinal"), tooltip=tooltip)
-        .add_params(alt.selection_point(name="picked", fields=["config"], on="click"))
-    )  # fmt: skip
-    line = alt.Chart(front).mark_line(interpolate="step-after", color="black").encode(x=cost, y="accuracy %")
-    event = st.altair_chart(points + line, width="stretch", on_select="rerun", key="tradeoff_chart")
-    picked = [p["config"] for p in (event.selection.get("picked", []) if event and event.selection else [])]
+        hover["MMACs"] = ":.2f"
+    shown = sel.assign(**{colour: sel[colour].astype(str)})  # categorical colours, also for counts
+    order = sorted(shown[colour].unique(), key=lambda v: (len(v), v))
+    fig = px.scatter(shown, x=cost, y="accuracy %", color=colour, hover_name="config", hover_data=hover,
+                     custom_data=["config"], category_orders={colour: order}, opacity=0.75)  # fmt: skip
+    fig.add_trace(go.Scatter(x=front[cost], y=front["accuracy %"], mode="lines", line={"shape": "hv", "color": "black"},
+                             name="front", hoverinfo="skip"))  # fmt: skip
+    fig.update_traces(marker={"size": 9}, selector={"mode": "markers"})
+    event = st.plotly_chart(styled(fig), theme=None, width="stretch", on_select="rerun", selection_mode=("points", "box", "lasso"),
+                            key="tradeoff_chart")  # fmt: skip
+    points = event.selection.points if event and event.selection else []
+    picked = [p["customdata"][0] for p in points if p.get("customdata")]
     st.subheader("Selected" if picked else "Front")
     cols = ["config", "skipped blocks", "accuracy %", cost, "strategy"] + (["MMACs"] if "MMACs" in sel else [])
     st.dataframe((sel[sel["config"].isin(picked)] if picked else front)[cols], hide_index=True, width="stretch")
@@ -126,10 +130,8 @@ def page_strategies(db) -> None:
     if hist.empty:
         st.info(f"Study {study} has no evaluations yet.")
         return
-    st.altair_chart(
-        alt.Chart(hist).mark_line(point=True).encode(x="evaluations", y=alt.Y("hypervolume", scale=alt.Scale(zero=False)), color="strategy"),
-        width="stretch",
-    )  # fmt: skip
+    fig = px.line(hist, x="evaluations", y="hypervolume", color="strategy", markers=True)
+    st.plotly_chart(styled(fig), theme=None, width="stretch", key="strategies_chart")
     st.dataframe(queries.strategy_table(view), hide_index=True, width="stretch")
 
 
@@ -148,12 +150,12 @@ def page_blocks(db) -> None:
          for e in front for g, b in enumerate(e.config.bits)]
     )  # fmt: skip
     if not cells.empty:
-        st.altair_chart(
-            alt.Chart(cells).mark_rect().encode(
-                x="gate:O", y=alt.Y("config:N", sort=alt.SortField("accuracy %", order="descending")),
-                color=alt.Color("executed:Q", scale=alt.Scale(scheme="greys")), tooltip=["config", "gate", "accuracy %"]),
-            width="stretch",
-        )  # fmt: skip
+        grid = cells.pivot_table(index=["accuracy %", "config"], columns="gate", values="executed")
+        grid = grid.sort_index(ascending=False)  # most accurate configuration on top
+        labels = [f"{c} ({a:.2f}%)" for a, c in grid.index]
+        fig = px.imshow(grid.values, x=[str(g) for g in grid.columns], y=labels, color_continuous_scale="Greys",
+                        zmin=0, zmax=1, aspect="auto", labels={"x": "gate", "y": "configuration", "color": "executed"})  # fmt: skip
+        st.plotly_chart(styled(fig), theme=None, width="stretch", key="blocks_chart")
 
 
 def page_runtime(db) -> None:
@@ -172,10 +174,8 @@ def page_runtime(db) -> None:
                  "latency_median_ms", "latency_max_over_min"]]  # fmt: skip
             st.dataframe(shown, hide_index=True, width="stretch")
             long = rows.melt(id_vars="method", value_vars=["processed_x", "inferences_per_w_x"], var_name="ratio")
-            st.altair_chart(
-                alt.Chart(long).mark_bar().encode(x=alt.X("method:N", title=None), y=alt.Y("value", title="× Original"),
-                                                  color="method:N", column=alt.Column("ratio:N", title=None)),
-            )  # fmt: skip
+            fig = px.bar(long, x="method", y="value", color="method", facet_col="ratio", labels={"value": "× Original"})
+            st.plotly_chart(styled(fig), theme=None, width="stretch", key=f"table1_{bundle}")
             st.caption(f"energy: {rows['energy_source'].iloc[0]}")
     folder = st.text_input("Run folder (written by explorer simulate/serve --out)", key="run_folder")
     if not folder:
@@ -187,11 +187,9 @@ def page_runtime(db) -> None:
         st.error(f"cannot read a run from {folder}: {e}")
         return
     trace["state"] = trace["dropped"].map({True: "dropped", False: "processed"})
-    st.altair_chart(
-        alt.Chart(trace).mark_circle().encode(x=alt.X("arrival_ms", title="arrival (ms)"), y=alt.Y("config:N", title="configuration"),
-                                              color="state", tooltip=["request", "config", "latency_ms", "state"]),
-        width="stretch",
-    )  # fmt: skip
+    fig = px.scatter(trace, x="arrival_ms", y="config", color="state", hover_data=["request", "latency_ms"],
+                     labels={"arrival_ms": "arrival (ms)", "config": "configuration"})  # fmt: skip
+    st.plotly_chart(styled(fig), theme=None, width="stretch", key="runtime_chart")
     keys = ["policy", "engine", "requests", "processed", "dropped", "accuracy", "latency_median_ms", "latency_p95_ms",
             "inferences_per_w", "energy_source"]  # fmt: skip
     st.table(pd.DataFrame({"value": [str(summary.get(k)) for k in keys]}, index=keys))

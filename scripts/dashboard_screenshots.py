@@ -1,6 +1,7 @@
 """Screenshots of every dashboard page for docs/img, with Debian's headless chromium.
 
-python scripts/dashboard_screenshots.py --db sqlite:///bench.db --run RUN_FOLDER --out docs/img
+python scripts/dashboard_screenshots.py --db sqlite:///docs/data/report.db --run RUN_FOLDER \
+    --table1 docs/data/table1-r20.json --out docs/img
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", required=True)
     ap.add_argument("--run", default=None, help="a saved runtime run folder for the Runtime page")
+    ap.add_argument("--table1", default=None, help="Table I rows (explorer table1 --out) for the Runtime page")
     ap.add_argument("--out", type=Path, default=Path("docs/img"))
     ap.add_argument("--port", type=int, default=8765)
     args = ap.parse_args()
@@ -52,10 +54,13 @@ def main() -> None:
             wait.until(lambda d, x=xpath: d.find_elements(By.XPATH, x))
             driver.find_element(By.XPATH, xpath).click()
             time.sleep(4)
-            if page == "Runtime" and args.run:
-                box = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[type='text']"))[0]
-                box.send_keys(args.run, Keys.ENTER)
-                time.sleep(4)
+            if page == "Runtime":
+                for label, value in (("Table I rows", args.table1), ("Run folder", args.run)):
+                    if value:
+                        css = f"input[aria-label^='{label}']"
+                        box = wait.until(lambda d, c=css: d.find_elements(By.CSS_SELECTOR, c))[0]
+                        box.send_keys(value, Keys.ENTER)
+                        time.sleep(4)
             name = page.lower().replace("-", "")
             driver.save_screenshot(str(args.out / f"dashboard-{name}.png"))
             print("saved", args.out / f"dashboard-{name}.png")

@@ -202,18 +202,14 @@ def test_real_browser_draws_the_front(db, tmp_path):
         wait = WebDriverWait(driver, 120)
         wait.until(lambda d: d.find_elements(By.XPATH, "//label[.//p[text()='Trade-offs']]"))
         driver.find_element(By.XPATH, "//label[.//p[text()='Trade-offs']]").click()
-        # vega-lite draws the chart into a canvas (or svg) inside the chart element
-        chart = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart'] canvas, "
-                                                                      "[data-testid='stVegaLiteChart'] svg"))  # fmt: skip
-        assert chart
-        time.sleep(2)
-        # the front's points are drawn: the canvas is not blank
-        blank = driver.execute_script(
-            "const c = document.querySelector(\"[data-testid='stVegaLiteChart'] canvas\");"
-            "if (!c) return null; const x = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-            "let n = 0; for (let i = 3; i < x.length; i += 4) if (x[i] > 0) n++; return n;"
+        # plotly draws each point as an SVG path in the chart's scatter layer, the front as a line
+        points = wait.until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stPlotlyChart'] .scatterlayer .point")
         )
-        assert blank is None or blank > 1000
+        assert len(points) >= 2
+        lines = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stPlotlyChart'] .scatterlayer .js-line")
+        assert lines and all(line.get_attribute("d") for line in lines)  # the front's step line has a path
+        time.sleep(1)
         shots = Path(os.environ.get("EXPLORER_SCREENSHOTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(shots / "tradeoffs.png"))
