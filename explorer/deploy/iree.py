@@ -25,7 +25,7 @@ from explorer.checkpoint import Checkpoint
 from explorer.deploy.mlir import ENTRY, resnet_to_mlir
 from explorer.errors import ExplorerError
 
-EMITTER_VERSION = "2"  # 2: convolutions as im2col + matmul
+EMITTER_VERSION = "3"  # 2: convolutions as im2col + matmul; 3: gate bits read before the first dispatch
 
 
 class DeployError(ExplorerError):

@@ -316,8 +316,13 @@ def resnet_to_mlir(
     batch: int = 1,
     static_skip: Sequence[int] | None = None,
     bn_input: bool = False,
+    hoist_gates: bool = True,
+    skip_scalars: bool = False,
 ) -> str:
     """MLIR text of `model` (a GatedResNet in eval mode) for IREE; see the module docstring.
+
+    `hoist_gates`: read all gate bits at the top of the function (False: each right before its gate,
+    the layout before emitter version 3, kept for benchmarks/gate_hoist.py).
 
     `bn_input`: BatchNorm is not folded; the function takes a third input `bn: f32[2K]` with the
     per-channel scales then shifts of every BatchNorm (K channels in `explorer.bn.bn_layers`
@@ -340,6 +345,21 @@ def resnet_to_mlir(
     em = Emitter()
     em.emit("%zero = arith.constant 0.0 : f32")
     em.emit("%zero_i = arith.constant 0 : i32")
+    gate_preds: list[str] = []
+    if skip_scalars and static_skip is None and gate_nets is None:
+        for k in range(g):
+            pred = em.new("gp")
+            em.emit(f"{pred} = arith.cmpi ne, %skip_{k}, %zero_i : i32")
+            gate_preds.append(pred)
+    elif hoist_gates and static_skip is None and gate_nets is None:
+        # read every gate bit before the first dispatch: reading the skip vector between dispatches
+        # makes the host wait for the work queued so far at every gate
+        for k in range(g):
+            idx, val, pred = em.new("gi"), em.new("gv"), em.new("gp")
+            em.emit(f"{idx} = arith.constant {k} : index")
+            em.emit(f"{val} = tensor.extract %skip[{idx}] : tensor<{g}xi32>")
+            em.emit(f"{pred} = arith.cmpi ne, {val}, %zero_i : i32")
+            gate_preds.append(pred)
     total = bn_channels(model)
     offsets = {}
     off = 0
@@ -394,6 +414,8 @@ def resnet_to_mlir(
                 bit = em.new("gb")
                 em.emit(f"{bit} = arith.extui {pred} : i1 to i32")
                 executed.append(bit)
+            elif hoist_gates or skip_scalars:
+                pred = gate_preds[gate]
             else:
                 idx, val = em.new("gi"), em.new("gv")
                 em.emit(f"{idx} = arith.constant {gate} : index")
@@ -437,7 +459,7 @@ def resnet_to_mlir(
 
     sig = f"%image: {_t((batch, h, w, in_c))}"
     if static_skip is None and gate_nets is None:
-        sig += f", %skip: tensor<{g}xi32>"
+        sig += "".join(f", %skip_{k}: i32" for k in range(g)) if skip_scalars else f", %skip: tensor<{g}xi32>"
     if bn_input:
         sig += f", %bn: tensor<{2 * total}xf32>"
     head = f"func.func @{ENTRY}({sig}) -> {results} {{"

@@ -253,3 +253,18 @@ def test_bn_recal_study_exports_a_version_2_bundle(tiny_ckpt, tmp_path):
         "predict", "--bundle", str(out), "--image", str(out / "sample_image.npy"), "--skip", str(bundle.rows[0].config)
     )
     assert ok.returncode == 0 and "class" in ok.stdout
+
+
+def test_gate_bits_as_scalar_arguments_give_the_same_logits(tiny_ckpt, tmp_path):
+    """benchmarks/gate_hoist.py's third variant (skip bits as i32 arguments) computes the same model."""
+    from explorer.deploy.iree import TARGETS, _compiler
+
+    ckpt = load_checkpoint(tiny_ckpt)
+    src, dst = tmp_path / "s.mlir", tmp_path / "s.vmfb"
+    src.write_text(resnet_to_mlir(ckpt.model, (28, 28), skip_scalars=True))
+    subprocess.run([_compiler(), str(src), *TARGETS["host"].flags, "-o", str(dst)], check=True)
+    scalars, gated = IreeModule(dst), IreeModule(compile_checkpoint(ckpt, "host"))
+    x = np.random.default_rng(1).standard_normal((1, 28, 28, 1)).astype(np.float32)
+    for bits in ([1] * 6, [1, 0, 1, 1, 0, 0], [0] * 6):
+        out = scalars._fn(x, *bits).to_host()
+        assert np.allclose(out, gated(x, np.array(bits, np.int32)), atol=1e-5)

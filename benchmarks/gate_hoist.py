@@ -1,0 +1,90 @@
+"""Gate overhead of the gated IREE module with the gate bits read per gate (emitter version 2) vs all
+read before the first dispatch (version 3), against modules compiled for one configuration alone.
+
+    python benchmarks/gate_hoist.py --checkpoint models/resnet56-sd-fmnist [--rounds 10] [--reps 50]
+
+Configurations: skip the first N gates (N = 0, B_s/2, B_s) — which gates does not matter for the
+overhead. Every module and configuration is timed in every round (shuffled order), batch 1,
+local-sync (one thread); medians in ms and the ratio gated ÷ static per N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from explorer.checkpoint import load_checkpoint
+from explorer.deploy.iree import IreeModule, _compiler, compile_checkpoint, get_target
+from explorer.deploy.mlir import resnet_to_mlir
+
+
+def compile_variant(ckpt, hoist: bool, folder: Path, scalars: bool = False) -> Path:
+    h, w = ckpt.meta["dataset"]["image_size"]
+    src, dst = folder / f"h{int(hoist)}{int(scalars)}.mlir", folder / f"h{int(hoist)}{int(scalars)}.vmfb"
+    src.write_text(resnet_to_mlir(ckpt.model.eval(), (h, w), hoist_gates=hoist, skip_scalars=scalars))
+    subprocess.run([_compiler(), str(src), *get_target("host").flags, "-o", str(dst)], check=True)
+    return dst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=50)
+    args = ap.parse_args()
+    ckpt = load_checkpoint(args.checkpoint)
+    g = ckpt.num_gates
+    h, w = ckpt.meta["dataset"]["image_size"]
+    c = ckpt.meta["dataset"].get("channels", 1)
+    image = np.random.default_rng(0).standard_normal((1, h, w, c)).astype(np.float32)
+    counts = [0, g // 2, g]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        mods = {"per-gate (v2)": IreeModule(compile_variant(ckpt, False, Path(tmp))),
+                "hoisted (v3)": IreeModule(compile_variant(ckpt, True, Path(tmp))),
+                "scalars": IreeModule(compile_variant(ckpt, True, Path(tmp), scalars=True))}  # fmt: skip
+        statics = {}
+        for n in counts:
+            bits = "0" * n + "1" * (g - n)
+            statics[n] = IreeModule(compile_checkpoint(ckpt, static_skip=bits))
+        print(f"compiled in {time.perf_counter() - t0:.0f} s", flush=True)
+        skips = {n: np.array([0] * n + [1] * (g - n), dtype=np.int32) for n in counts}
+
+        def call(name: str, n: int):
+            if name == "static":
+                return statics[n](image)
+            if name == "scalars":  # the skip bits as i32 scalar arguments instead of a tensor
+                return mods[name]._fn(image, *[int(b) for b in skips[n]]).to_host()
+            return mods[name](image, skips[n])
+
+        jobs = [(name, n) for name in [*mods, "static"] for n in counts]
+        times: dict[tuple[str, int], list[float]] = {j: [] for j in jobs}
+        for name, n in jobs:  # warm-up
+            call(name, n)
+        for r in range(args.rounds):
+            random.Random(r).shuffle(jobs)
+            for name, n in jobs:
+                t = time.perf_counter()
+                for _ in range(args.reps):
+                    call(name, n)
+                times[(name, n)].append(1000 * (time.perf_counter() - t) / args.reps)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(
+        "| N skipped | static ms | per-gate (v2) ms | ÷ static | hoisted (v3) ms | ÷ static | scalars ms | ÷ static |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for n in counts:
+        s = med[("static", n)]
+        a, b, c = med[("per-gate (v2)", n)], med[("hoisted (v3)", n)], med[("scalars", n)]
+        print(f"| {n} | {s:.3f} | {a:.3f} | {a / s:.2f}× | {b:.3f} | {b / s:.2f}× | {c:.3f} | {c / s:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
