@@ -38,10 +38,13 @@ def _root(
 # Each module registers its command(s) on `app`.
 from explorer.cli import demo, deploy, evaluate, report, runtime, search, train, worker  # noqa: E402,F401
 
+invoked_args: list[str] = []  # the arguments of this invocation (search --workers re-runs them in children)
+
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: user errors print one line, without a traceback, and exit 2."""
     try:
+        invoked_args[:] = sys.argv[1:] if argv is None else list(argv)
         code = app(args=argv, standalone_mode=False)
     except ExplorerError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)

@@ -308,7 +308,9 @@ def run_study(
 
 def run_local_workers(count: int, console: Console) -> None:
     """Start `count` copies of this command as single workers, forward SIGTERM/SIGINT, wait for all."""
-    argv = [a for a in sys.argv[1:]]
+    from explorer.cli import invoked_args
+
+    argv = invoked_args or sys.argv[1:]  # main(argv) called from Python: its own arguments, not sys.argv
     args = []
     skip = False
     for a in argv:  # drop --workers K / --workers=K, the children are single workers
