@@ -22,4 +22,19 @@ explorer search --checkpoint models/resnet20-sd-fmnist --strategy exhaustive --d
 mkdir -p docs/data/skipnet20 && cp report-skipnet20/profile.json docs/data/skipnet20/
 mkdir -p docs/data
 explorer table1 --bundle report-r20-bundle --skipnet report-skipnet20 --period 0.5x --out docs/data/table1-r20.json
+# p_L = 0.8 (question (b)): its own resnet20, every configuration
+[ -f models/resnet20-pl08-fmnist/metadata.json ] || explorer train --arch resnet20 --sd-pl 0.8 --epochs 30 --threads 1 --out models/resnet20-pl08-fmnist
+explorer search --checkpoint models/resnet20-pl08-fmnist --strategy stratified --budget 140 --objective macs --db "$DB" --study fig1-r20-pl08 $T
+# resnet56: BatchNorm re-estimation for both models, every strategy at budget 100 (1,000 validation images)
+explorer search --checkpoint models/resnet56-sd-fmnist --strategy all --budget 100 --limit 1000 --objective macs --bn-recal 2000 --db "$DB" --study bn-r56-sd --threads 1
+explorer search --checkpoint models/resnet56-std-fmnist --strategy all --budget 100 --limit 1000 --objective macs --bn-recal 2000 --db "$DB" --study bn-r56-std --threads 1
+# resnet56 Fig. 6, strategies and Table I: IREE latency (one thread), stock and re-estimated statistics
+explorer search --checkpoint models/resnet56-sd-fmnist --strategy all --budget 100 --limit 1000 --db "$DB" --study fig6-r56 --threads 1
+explorer search --checkpoint models/resnet56-sd-fmnist --strategy all --budget 100 --limit 1000 --bn-recal 2000 --db "$DB" --study fig6-r56-bn --threads 1
+[ -f report-r56-bundle/pareto.bin ] || explorer export --db "$DB" --study fig6-r56 --out report-r56-bundle
+[ -f report-r56-bn-bundle/pareto.bin ] || explorer export --db "$DB" --study fig6-r56-bn --out report-r56-bn-bundle
+[ -f report-skipnet56/profile.json ] || explorer export-skipnet --checkpoint models/skipnet56-fmnist --out report-skipnet56 --images 1000
+mkdir -p docs/data/skipnet56 && cp report-skipnet56/profile.json docs/data/skipnet56/
+explorer table1 --bundle report-r56-bundle --skipnet report-skipnet56 --bundle report-r56-bn-bundle --skipnet report-skipnet56 --period 0.5x --out docs/data/table1-r56.json
+explorer table1 --bundle report-r56-bundle --skipnet report-skipnet56 --bundle report-r56-bn-bundle --skipnet report-skipnet56 --period 0.5x --live --out docs/data/table1-r56-live.json
 explorer report --db "$DB" --spec docs/report.json --out docs
