@@ -35,6 +35,11 @@ explorer search --checkpoint models/resnet56-sd-fmnist --strategy all --budget 1
 [ -f report-r56-bn-bundle/pareto.bin ] || explorer export --db "$DB" --study fig6-r56-bn --out report-r56-bn-bundle
 [ -f report-skipnet56/profile.json ] || explorer export-skipnet --checkpoint models/skipnet56-fmnist --out report-skipnet56 --images 1000
 mkdir -p docs/data/skipnet56 && cp report-skipnet56/profile.json docs/data/skipnet56/
-explorer table1 --bundle report-r56-bundle --skipnet report-skipnet56 --bundle report-r56-bn-bundle --skipnet report-skipnet56 --period 0.5x --out docs/data/table1-r56.json
-explorer table1 --bundle report-r56-bundle --skipnet report-skipnet56 --bundle report-r56-bn-bundle --skipnet report-skipnet56 --period 0.5x --live --out docs/data/table1-r56-live.json
+# both bundles side by side (live: nothing else should run), at every period whose rows docs/data holds
+R56="--bundle report-r56-bundle --skipnet report-skipnet56 --bundle report-r56-bn-bundle --skipnet report-skipnet56"
+for p in 0.5x 0.8x 1.0x; do
+  suffix=$([ "$p" = 0.5x ] || echo "-$p")
+  explorer table1 $R56 --period "$p" --out "docs/data/table1-r56$suffix.json"
+  explorer table1 $R56 --period "$p" --live --out "docs/data/table1-r56-live$suffix.json"
+done
 explorer report --db "$DB" --spec docs/report.json --out docs
