@@ -21,7 +21,18 @@ explorer search --checkpoint models/resnet20-sd-fmnist --strategy exhaustive --d
 [ -f report-skipnet20/profile.json ] || explorer export-skipnet --checkpoint models/skipnet20-fmnist --out report-skipnet20 --images 1000
 mkdir -p docs/data/skipnet20 && cp report-skipnet20/profile.json docs/data/skipnet20/
 mkdir -p docs/data
-explorer table1 --bundle report-r20-bundle --skipnet report-skipnet20 --period 0.5x --out docs/data/table1-r20.json
+# Table I: the plain front and the front with BatchNorm re-estimated per configuration, side by side
+explorer search --checkpoint models/resnet20-sd-fmnist --strategy exhaustive --bn-recal 2000 --db "$DB" --study fig6-r20-bn --threads 1
+[ -f report-r20-bn-bundle/pareto.bin ] || explorer export --db "$DB" --study fig6-r20-bn --out report-r20-bn-bundle
+table1() {  # MODEL: both bundles at every period, simulated and live (live: nothing else should run)
+  local b="--bundle report-$1-bundle --skipnet report-skipnet${1#r} --bundle report-$1-bn-bundle --skipnet report-skipnet${1#r}"
+  for p in 0.5x 0.8x 1.0x; do
+    suffix=$([ "$p" = 0.5x ] || echo "-$p")
+    explorer table1 $b --period "$p" --out "docs/data/table1-$1$suffix.json"
+    explorer table1 $b --period "$p" --live --out "docs/data/table1-$1-live$suffix.json"
+  done
+}
+table1 r20
 # p_L = 0.8 (question (b)): its own resnet20, every configuration
 [ -f models/resnet20-pl08-fmnist/metadata.json ] || explorer train --arch resnet20 --sd-pl 0.8 --epochs 30 --threads 1 --out models/resnet20-pl08-fmnist
 explorer search --checkpoint models/resnet20-pl08-fmnist --strategy stratified --budget 140 --objective macs --db "$DB" --study fig1-r20-pl08 $T
@@ -35,11 +46,5 @@ explorer search --checkpoint models/resnet56-sd-fmnist --strategy all --budget 1
 [ -f report-r56-bn-bundle/pareto.bin ] || explorer export --db "$DB" --study fig6-r56-bn --out report-r56-bn-bundle
 [ -f report-skipnet56/profile.json ] || explorer export-skipnet --checkpoint models/skipnet56-fmnist --out report-skipnet56 --images 1000
 mkdir -p docs/data/skipnet56 && cp report-skipnet56/profile.json docs/data/skipnet56/
-# both bundles side by side (live: nothing else should run), at every period whose rows docs/data holds
-R56="--bundle report-r56-bundle --skipnet report-skipnet56 --bundle report-r56-bn-bundle --skipnet report-skipnet56"
-for p in 0.5x 0.8x 1.0x; do
-  suffix=$([ "$p" = 0.5x ] || echo "-$p")
-  explorer table1 $R56 --period "$p" --out "docs/data/table1-r56$suffix.json"
-  explorer table1 $R56 --period "$p" --live --out "docs/data/table1-r56-live$suffix.json"
-done
+table1 r56
 explorer report --db "$DB" --spec docs/report.json --out docs

@@ -27,7 +27,7 @@ def report_inputs(tmp_path_factory, tiny_ckpt, tiny_bundle):
     spec = {
         "fig1": [{"name": "tiny", "sd": "sd", "std": "std", "commands": ["explorer search … --strategy stratified"]}],
         "fig6": [{"name": "tiny", "study": "lat"}],
-        "table1": [{"name": "tiny", "file": str(root / "t1.json")}],
+        "table1": [{"name": "tiny", "files": {"0.6x": str(root / "t1.json")}, "about": "One period."}],
         "strategies": [{"name": "tiny", "study": "st", "seed": 0}],
         "bn": [{"name": "tiny", "study": "bn"}],
         "pl": [{"name": "tiny", "studies": {"0.5": "sd", "1.0": "std"}}],
@@ -52,7 +52,9 @@ def test_report_writes_every_part_and_is_deterministic(report_inputs, tmp_path):
     for heading in ("## Fig. 1", "## Fig. 6", "## Table I", "## Strategy comparison", "## Open question (a)",
                     "## Open question (b)", "## What reproduced"):  # fmt: skip
         assert heading in text
-    assert "| Ours (Algorithm 1) |" in text and "Largest best–worst gap" in text and "sha256 `" in text
+    assert "| 0.6x | Ours (Algorithm 1) |" in text and "Largest best–worst gap" in text and "sha256 `" in text
+    assert "Goal (≥ 1.5× Original's processed inferences at ≤ 3 points lost): **" in text
+    assert "rate-fit is more accurate than Algorithm 1 in " in text
     assert "the paper's claim that the sensitivity ranking is best is **" in text
     for name in ["results.md", *(f"img/{p}" for p in pngs)]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
