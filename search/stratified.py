@@ -3,7 +3,12 @@ Fig. 1 (accuracy vs blocks skipped: mean and min–max band per count).
 
 The budget is shared equally by the counts 0..B_s: n = budget // (B_s + 1) configurations per
 count, all of them where a count has no more than n (so resnet20 with n ≥ 20 is exhaustive), else n
-distinct ones drawn uniformly (seeded). One count per ask, from 0 skipped upwards.
+distinct ones drawn uniformly (seeded). Each count draws from its own seeded stream, so a larger
+budget extends the set drawn with a smaller one instead of replacing it: re-running a study with a
+larger --budget only evaluates the new configurations. Asks go round-robin over the counts (up to
+ROUND configurations of every count per ask), so an interrupted search (resnet56: thousands of
+configurations) leaves every count equally far along instead of the low counts done and the rest
+empty.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from explorer.config import SkipConfig
 from explorer.search._base import BaseStrategy, register_strategy
 
 DEFAULT_PER_COUNT = 20
+ROUND = 25  # configurations of each count per ask
+LIST_MAX = 100_000  # counts with at most this many configurations are listed and shuffled
 
 
 @register_strategy
@@ -28,29 +35,27 @@ class StratifiedStrategy(BaseStrategy):
         super().__init__(**kwargs)
         g = self.space.num_gates
         self.per_count = max(1, self.budget // (g + 1)) if self.budget else DEFAULT_PER_COUNT
-        self._rng = np.random.default_rng(self.seed)
-        self._count = 0
+        self._draws = [self._draw(k) for k in range(g + 1)]
+        self._round = 0
 
     def _draw(self, k: int) -> list[SkipConfig]:
+        """The first n configurations of count k's seeded stream (a prefix of any larger n's)."""
         g = self.space.num_gates
         total = math.comb(g, k)
-        if total <= 2 * self.per_count:  # few enough to list: take all, or a sample of the list
+        n = min(self.per_count, total)
+        rng = np.random.default_rng([self.seed, k])
+        if total <= LIST_MAX:
             combos = list(itertools.combinations(range(g), k))
-            if total > self.per_count:
-                picks = self._rng.choice(total, size=self.per_count, replace=False)
-                combos = [combos[i] for i in sorted(picks)]
-            return [SkipConfig.skipping(c, g) for c in combos]
+            return [SkipConfig.skipping(combos[i], g) for i in rng.permutation(total)[:n]]
         seen: dict[SkipConfig, None] = {}
-        while len(seen) < self.per_count:
-            seen.setdefault(SkipConfig.skipping(self._rng.choice(g, size=k, replace=False).tolist(), g))
+        while len(seen) < n:
+            seen.setdefault(SkipConfig.skipping(sorted(rng.choice(g, size=k, replace=False).tolist()), g))
         return list(seen)
 
     def ask(self) -> list[SkipConfig]:
-        if self._count > self.space.num_gates:
-            return []
-        configs = self._draw(self._count)
-        self._count += 1
-        return configs
+        lo = self._round * ROUND
+        self._round += 1
+        return [c for draws in self._draws for c in draws[lo : lo + ROUND]]
 
     def expected_evaluations(self) -> int:
         g = self.space.num_gates

@@ -152,11 +152,27 @@ def test_nsga2_uses_exactly_its_budget_of_distinct_configurations(tmp_path, subj
 
 def test_stratified_draws_n_distinct_configurations_per_skip_count():
     space = SkipSpace(24)
-    strategy = create_strategy("stratified", space=space, seed=1, budget=25 * 30)
+    strategy = create_strategy("stratified", space=space, seed=1, budget=25 * 60)
     batches = list(iter(strategy.ask, []))
-    assert [b[0].num_skipped for b in batches] == list(range(25))  # one count per ask, 0 upwards
-    for k, batch in enumerate(batches):
-        assert len(set(batch)) == len(batch) == min(30, math.comb(24, k))
-        assert all(c.num_skipped == k for c in batch)
+    assert len(batches) == 3  # round-robin: up to 25 of every count per ask, 60 per count in all
+    assert [len([c for c in batches[0] if c.num_skipped == k]) for k in range(25)] == [1, 24] + [25] * 21 + [24, 1]
+    drawn = [c for b in batches for c in b]
+    for k in range(25):
+        of_k = [c for c in drawn if c.num_skipped == k]
+        assert len(set(of_k)) == len(of_k) == min(60, math.comb(24, k))
+
+
+def test_stratified_with_a_larger_budget_extends_the_smaller_budgets_set():
+    # so re-running a Fig. 1 study with a larger --budget only evaluates new configurations
+    def drawn(budget):
+        s = create_strategy("stratified", space=SkipSpace(24), seed=3, budget=budget)
+        return [c for b in iter(s.ask, []) for c in b]
+
+    small, large = drawn(25 * 30), drawn(25 * 70)
+    assert set(small) < set(large)
+    assert drawn(25 * 30) == small  # seeded: the same draw again
+
+
+def test_stratified_lists_every_configuration_of_a_small_space():
     small = create_strategy("stratified", space=SkipSpace(6), seed=1, budget=7 * 20)
-    assert sum(len(b) for b in iter(small.ask, [])) == 64 == small.expected_evaluations()  # resnet20: every one
+    assert len(set(c for b in iter(small.ask, []) for c in b)) == 64 == small.expected_evaluations()  # resnet20
