@@ -36,6 +36,11 @@ table1 r20
 # p_L = 0.8 (question (b)): its own resnet20, every configuration
 [ -f models/resnet20-pl08-fmnist/metadata.json ] || explorer train --arch resnet20 --sd-pl 0.8 --epochs 30 --threads 1 --out models/resnet20-pl08-fmnist
 explorer search --checkpoint models/resnet20-pl08-fmnist --strategy stratified --budget 140 --objective macs --db "$DB" --study fig1-r20-pl08 $T
+# Fig. 1 for resnet56: 500 random configurations per skip count and model (about 11,500 each), round-robin
+# over the counts, so a run cut short leaves every count equally far along; re-running continues it
+for m in sd std; do
+  explorer search --checkpoint models/resnet56-$m-fmnist --strategy stratified --budget 12500 --limit 1000 --objective macs --db "$DB" --study fig1-r56-$m --threads 1 --chunk-size 288
+done
 # resnet56: BatchNorm re-estimation for both models, every strategy at budget 100 (1,000 validation images)
 explorer search --checkpoint models/resnet56-sd-fmnist --strategy all --budget 100 --limit 1000 --objective macs --bn-recal 2000 --db "$DB" --study bn-r56-sd --threads 1
 explorer search --checkpoint models/resnet56-std-fmnist --strategy all --budget 100 --limit 1000 --objective macs --bn-recal 2000 --db "$DB" --study bn-r56-std --threads 1
