@@ -85,7 +85,7 @@ TOOL=${{IREE_BENCHMARK_MODULE:-iree-benchmark-module}}
 echo "config,latency_ms,latency_p95_ms" > latency.csv
 for cfg in {configs}; do
   skip=$(echo "$cfg" | sed 's/./&,/g; s/,$//')
-  $TOOL --module=model.vmfb --device=local-sync --function={entry} \\
+  $TOOL --module=model.vmfb --device=local-sync --device_allocator=caching --function={entry} \\
     --input={image_type}=0 --input={gates}xi32=$skip {bn_arg}\\
     --benchmark_repetitions=20 --benchmark_min_time=0.05 --benchmark_format=csv 2>/dev/null \\
     | awk -F, -v cfg="$cfg" '/_median/ {{m=$3}} /_stddev/ {{s=$3}} END {{printf "%s,%.6f,%.6f\\n", cfg, m, m+2*s}}' \\

@@ -167,6 +167,15 @@ def test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer(tiny_c
         assert tool.returncode == 0, tool.stderr
         values = [float(v) for v in tool.stdout.split("1x10xf32=[")[1].split("]")[0].split()]
         assert int(np.argmax(values)) == cls
+    # the board script, run here with IREE's own benchmark tool: one positive latency per row,
+    # which import-latency then stores for a device
+    bench = subprocess.run(["sh", str(out / "bench.sh")], capture_output=True, text=True, timeout=600)
+    assert bench.returncode == 0, bench.stderr
+    lines = (out / "latency.csv").read_text().splitlines()
+    assert lines[0] == "config,latency_ms,latency_p95_ms" and len(lines) == len(bundle.rows) + 1
+    assert all(float(line.split(",")[1]) > 0 for line in lines[1:])
+    r = run("import-latency", "--db", db, "--study", "d", "--csv", str(out / "latency.csv"), "--device", "here")
+    assert r.returncode == 0 and f"imported {len(bundle.rows)} new" in r.stdout, r.stdout + r.stderr
 
 
 def test_cross_target_bundle_records_its_target(tiny_ckpt, tmp_path):
