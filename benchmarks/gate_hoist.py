@@ -10,17 +10,13 @@ local-sync (one thread); medians in ms and the ratio gated ÷ static per N.
 
 from __future__ import annotations
 
-import argparse
-import random
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from _gates import setup, time_rounds
 
-from explorer.checkpoint import load_checkpoint
 from explorer.deploy.iree import IreeModule, _compiler, compile_checkpoint, get_target
 from explorer.deploy.mlir import resnet_to_mlir
 
@@ -34,17 +30,9 @@ def compile_variant(ckpt, hoist: bool, folder: Path, scalars: bool = False) -> P
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--reps", type=int, default=50)
-    args = ap.parse_args()
-    ckpt = load_checkpoint(args.checkpoint)
-    g = ckpt.num_gates
-    h, w = ckpt.meta["dataset"]["image_size"]
-    c = ckpt.meta["dataset"].get("channels", 1)
-    image = np.random.default_rng(0).standard_normal((1, h, w, c)).astype(np.float32)
-    counts = [0, g // 2, g]
+    su = setup(__doc__, rounds=10, reps=50)
+    args, ckpt, image, skips = su.args, su.ckpt, su.image, su.skips
+    g, counts = ckpt.num_gates, list(skips)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         mods = {"per-gate (v2)": IreeModule(compile_variant(ckpt, False, Path(tmp))),
@@ -55,9 +43,9 @@ def main() -> None:
             bits = "0" * n + "1" * (g - n)
             statics[n] = IreeModule(compile_checkpoint(ckpt, static_skip=bits))
         print(f"compiled in {time.perf_counter() - t0:.0f} s", flush=True)
-        skips = {n: np.array([0] * n + [1] * (g - n), dtype=np.int32) for n in counts}
 
-        def call(name: str, n: int):
+        def call(job: tuple[str, int]):
+            name, n = job
             if name == "static":
                 return statics[n](image)
             if name == "scalars":  # the skip bits as i32 scalar arguments instead of a tensor
@@ -65,17 +53,7 @@ def main() -> None:
             return mods[name](image, skips[n])
 
         jobs = [(name, n) for name in [*mods, "static"] for n in counts]
-        times: dict[tuple[str, int], list[float]] = {j: [] for j in jobs}
-        for name, n in jobs:  # warm-up
-            call(name, n)
-        for r in range(args.rounds):
-            random.Random(r).shuffle(jobs)
-            for name, n in jobs:
-                t = time.perf_counter()
-                for _ in range(args.reps):
-                    call(name, n)
-                times[(name, n)].append(1000 * (time.perf_counter() - t) / args.reps)
-    med = {k: statistics.median(v) for k, v in times.items()}
+        med = time_rounds(jobs, call, args.rounds, args.reps)
     print(
         "| N skipped | static ms | per-gate (v2) ms | ÷ static | hoisted (v3) ms | ÷ static | scalars ms | ÷ static |"
     )

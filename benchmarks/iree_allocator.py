@@ -12,15 +12,10 @@ medians (ms) and gated ÷ static with both allocators.
 
 from __future__ import annotations
 
-import argparse
-import random
-import statistics
-import time
 from pathlib import Path
 
-import numpy as np
+from _gates import setup, time_rounds
 
-from explorer.checkpoint import load_checkpoint
 from explorer.deploy.iree import compile_checkpoint
 
 
@@ -34,18 +29,9 @@ def load(vmfb: Path, allocators: list[str] | None):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--rounds", type=int, default=30)
-    ap.add_argument("--reps", type=int, default=20)
-    args = ap.parse_args()
-    ckpt = load_checkpoint(args.checkpoint)
-    g = ckpt.num_gates
-    h, w = ckpt.meta["dataset"]["image_size"]
-    c = ckpt.meta["dataset"].get("channels", 1)
-    image = np.random.default_rng(0).standard_normal((1, h, w, c)).astype(np.float32)
-    counts = [0, g // 2, g]
-    skips = {n: np.array([0] * n + [1] * (g - n), dtype=np.int32) for n in counts}
+    su = setup(__doc__, rounds=30, reps=20)
+    args, ckpt, image, skips = su.args, su.ckpt, su.image, su.skips
+    g, counts = ckpt.num_gates, list(skips)
     gated = compile_checkpoint(ckpt)
     statics = {n: compile_checkpoint(ckpt, static_skip="".join(map(str, skips[n]))) for n in counts}
     alloc = {"default": None, "caching": ["caching"]}
@@ -56,18 +42,7 @@ def main() -> None:
         kind, _, n = key
         (fns[key](image, skips[n]) if kind == "gated" else fns[key](image)).to_host()
 
-    jobs = list(fns)
-    times: dict[tuple, list[float]] = {j: [] for j in jobs}
-    for j in jobs:
-        call(j)
-    for r in range(args.rounds):
-        random.Random(r).shuffle(jobs)
-        for j in jobs:
-            t = time.perf_counter()
-            for _ in range(args.reps):
-                call(j)
-            times[j].append(1000 * (time.perf_counter() - t) / args.reps)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = time_rounds(list(fns), call, args.rounds, args.reps)
     print(f"{ckpt.arch} ({g} gates), batch 1, local-sync, medians of {args.rounds} rounds of {args.reps} calls (ms)")
     print("| N skipped | static, default | gated, default | ÷ static | static, caching | gated, caching | ÷ static |")
     print("|---|---|---|---|---|---|---|")
