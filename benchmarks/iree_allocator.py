@@ -12,20 +12,9 @@ medians (ms) and gated ÷ static with both allocators.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from _gates import setup, time_rounds
 
-from explorer.deploy.iree import compile_checkpoint
-
-
-def load(vmfb: Path, allocators: list[str] | None):
-    import iree.runtime as rt
-
-    device = rt.get_driver("local-sync").create_default_device(allocators=allocators)
-    ctx = rt.SystemContext(config=rt.Config(device=device))
-    ctx.add_vm_module(rt.VmModule.copy_buffer(ctx.instance, vmfb.read_bytes()))
-    return ctx.modules.module["forward"]
+from explorer.deploy.iree import IreeModule, compile_checkpoint
 
 
 def main() -> None:
@@ -35,12 +24,12 @@ def main() -> None:
     gated = compile_checkpoint(ckpt)
     statics = {n: compile_checkpoint(ckpt, static_skip="".join(map(str, skips[n]))) for n in counts}
     alloc = {"default": None, "caching": ["caching"]}
-    fns = {(kind, a, n): load(gated if kind == "gated" else statics[n], alloc[a])
+    fns = {(kind, a, n): IreeModule(gated if kind == "gated" else statics[n], allocators=alloc[a])
            for kind in ("gated", "static") for a in alloc for n in counts}  # fmt: skip
 
     def call(key) -> None:
         kind, _, n = key
-        (fns[key](image, skips[n]) if kind == "gated" else fns[key](image)).to_host()
+        fns[key](image, skips[n] if kind == "gated" else None)
 
     med = time_rounds(list(fns), call, args.rounds, args.reps)
     print(f"{ckpt.arch} ({g} gates), batch 1, local-sync, medians of {args.rounds} rounds of {args.reps} calls (ms)")

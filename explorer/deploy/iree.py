@@ -178,12 +178,15 @@ class IreeModule:
     """A loaded .vmfb: `module(image_nhwc, skip) -> logits` (numpy), on one device (local-sync: 1 thread),
     with IREE's caching allocator (the same as `--device_allocator=caching` for IREE's tools)."""
 
-    def __init__(self, vmfb: Path, device: str = "local-sync", function: str = ENTRY):
+    def __init__(
+        self, vmfb: Path, device: str = "local-sync", function: str = ENTRY, allocators: list[str] | None = ALLOCATORS
+    ):
+        """`allocators`: IREE allocator specs layered on the device's own (None: the device's alone)."""
         import iree.runtime as rt
 
         data = Path(vmfb).read_bytes()
         try:
-            hal_device = rt.get_driver(device).create_default_device(allocators=ALLOCATORS)
+            hal_device = rt.get_driver(device).create_default_device(allocators=allocators)
             self._ctx = rt.SystemContext(config=rt.Config(device=hal_device))
             self._ctx.add_vm_module(rt.VmModule.copy_buffer(self._ctx.instance, data))
             self._fn = self._ctx.modules.module[function]
