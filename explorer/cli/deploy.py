@@ -33,12 +33,19 @@ def compile_cmd(
     static_skip: str | None = typer.Option(
         None, "--static-skip", help="Bake one configuration in (no gates): for comparisons only."
     ),
+    fast_path: list[str] = typer.Option(
+        [], "--fast-path", help="A configuration (bit string, 1 = execute) to give a branch of its own that runs "
+        "as fast as a static module; repeatable. `explorer export` does this for the Pareto front.",
+    ),  # fmt: skip
 ) -> None:
     """Compile a checkpoint into one IREE module (image NHWC + skip vector → logits)."""
     ckpt = load_checkpoint(checkpoint)
     if static_skip is not None:
         SkipConfig.parse(static_skip, ckpt.num_gates)
-    path = compile_checkpoint(ckpt, target, static_skip=static_skip, out=out)
+        if fast_path:
+            raise ConfigError("--fast-path needs a gated module: leave out --static-skip")
+    fast = [str(SkipConfig.parse(p, ckpt.num_gates)) for p in fast_path]
+    path = compile_checkpoint(ckpt, target, static_skip=static_skip, out=out, fast_paths=fast)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) for target {target}")
 
 
@@ -56,6 +63,10 @@ def export_cmd(
     ),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="The study's checkpoint, if it moved."),
     bench: bool = typer.Option(False, "--bench", help="Add bench.sh, measuring every configuration on the board."),
+    fast_paths: bool = typer.Option(
+        True, "--fast-paths/--no-fast-paths",
+        help="Compile the front's configurations as branches of their own (static-module speed; longer compile).",
+    ),  # fmt: skip
 ) -> None:
     """Write model.vmfb, pareto.bin, pareto.json and manifest.json for a board."""
     view = load_study(Database(db, create=False), study, device=device)
@@ -67,8 +78,9 @@ def export_cmd(
     except Exception:  # noqa: BLE001  (the sample image is a convenience; the bundle does not need it)
         subject_data = None
     path = export_bundle(
-        view, out, target=target, min_accuracy=min_accuracy, checkpoint=checkpoint, bench=bench, data=subject_data
-    )
+        view, out, target=target, min_accuracy=min_accuracy, checkpoint=checkpoint, bench=bench, data=subject_data,
+        fast_paths=fast_paths,
+    )  # fmt: skip
     bundle = read_bundle(path)
     make_console().print(
         f"wrote bundle {path}: {len(bundle.rows)} configurations, target {target}, "

@@ -104,15 +104,22 @@ def export_bundle(
     checkpoint: str | Path | None = None,
     bench: bool = False,
     data=None,
+    fast_paths: bool = True,
 ) -> Path:
-    """Write model.vmfb, pareto.bin, pareto.json, manifest.json (and bench.sh) into `out`."""
+    """Write model.vmfb, pareto.bin, pareto.json, manifest.json (and bench.sh) into `out`.
+
+    `fast_paths`: compile the front's configurations as branches of their own (see
+    `explorer.deploy.mlir.resnet_to_mlir`), so the runtime's configurations run as fast as statically
+    compiled modules; any other skip vector still runs, gate by gate.
+    """
     tgt = get_target(target)
     ckpt = study_checkpoint(view, checkpoint)
     rows = front_rows(view, min_accuracy, ckpt.model)
     bn_values = len(rows[0].bn) if rows[0].bn is not None else 0
     out.mkdir(parents=True, exist_ok=True)
-    module = compile_checkpoint(ckpt, target, out=out / "model.vmfb", bn_input=bool(bn_values))
     g = ckpt.num_gates
+    fast = [str(r.config) for r in rows] if fast_paths else []
+    module = compile_checkpoint(ckpt, target, out=out / "model.vmfb", bn_input=bool(bn_values), fast_paths=fast)
     metrics = {str(e.config): e.metrics for e in view.evaluations()}
     (out / "pareto.bin").write_bytes(encode_pareto(rows, g))
     (out / "pareto.json").write_text(
@@ -203,6 +210,8 @@ def export_bundle(
             "bn_values": bn_values,
             "bn_layers": [[name, m.num_features] for name, m in bn_layers(model)] if bn_values else [],
             "bn_calibration": view.settings["evaluators"].get("accuracy", "") if bn_values else None,
+            # configurations with a branch of their own in model.vmfb (static-module speed)
+            "fast_paths": fast,
         },
         "pareto": {
             "study": view.name,

@@ -16,6 +16,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,9 +109,18 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "skip-explorer" / "iree"
 
 
-def module_key(ckpt: Checkpoint, target: Target, batch: int, static_skip: str | None, bn_input: bool = False) -> str:
+def module_key(
+    ckpt: Checkpoint,
+    target: Target,
+    batch: int,
+    static_skip: str | None,
+    bn_input: bool = False,
+    fast_paths: Sequence[str] = (),
+) -> str:
     parts = [ckpt.sha256, target.name, target.triple, " ".join(target.flags), iree_version(), EMITTER_VERSION,
              str(batch), static_skip or "gated"] + (["bn-input"] if bn_input else [])  # fmt: skip
+    if fast_paths:
+        parts.append("fast-paths " + " ".join(fast_paths))
     if target.name == "host":
         parts.append(" ".join(sorted(cpu_flags())))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
@@ -137,19 +147,26 @@ def compile_checkpoint(
     out: Path | None = None,
     cache: bool = True,
     bn_input: bool = False,
+    fast_paths: Sequence[str] = (),
 ) -> Path:
     """Compile `ckpt` for `target`; returns the .vmfb path (the cached file, or `out` if given).
 
     `bn_input`: the module takes per-configuration BatchNorm scales and shifts as a third input.
+    `fast_paths`: configurations (bit strings) compiled as branches of their own that run as fast as
+    a static module (see `resnet_to_mlir`); every other skip vector still works, per gate.
     """
     tgt = get_target(target)
     model = ckpt.model.eval()
-    key = module_key(ckpt, tgt, batch, static_skip, bn_input)
-    cached = cache_root() / f"{ckpt.arch}-{tgt.name}{'-bn' if bn_input else ''}-{key}.vmfb"
+    fast_paths = list(dict.fromkeys(fast_paths))
+    key = module_key(ckpt, tgt, batch, static_skip, bn_input, fast_paths)
+    tag = ("-bn" if bn_input else "") + (f"-fp{len(fast_paths)}" if fast_paths else "")
+    cached = cache_root() / f"{ckpt.arch}-{tgt.name}{tag}-{key}.vmfb"
     if not (cache and cached.is_file()):
         h, w = ckpt.meta["dataset"]["image_size"]
         bits = [int(c) for c in static_skip] if static_skip is not None else None
-        text = resnet_to_mlir(model, (h, w), batch=batch, static_skip=bits, bn_input=bn_input)
+        text = resnet_to_mlir(
+            model, (h, w), batch=batch, static_skip=bits, bn_input=bn_input, fast_paths=[list(p) for p in fast_paths]
+        )
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             src = Path(tmp) / "model.mlir"

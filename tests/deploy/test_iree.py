@@ -116,6 +116,55 @@ def test_static_module_equals_gated_module(tiny_ckpt):
     assert np.allclose(gated(x, np.array([1, 0, 1, 1, 0, 0], np.int32)), static(x), atol=1e-5)
 
 
+FAST = ["111111", "000000", "101100", "010011"]
+
+
+def test_fast_paths_give_the_same_logits_as_the_per_gate_path_for_all_64_configurations(tiny_ckpt):
+    """Configurations with a branch of their own and all the others (per gate) match PyTorch."""
+    ckpt = load_checkpoint(tiny_ckpt)
+    fast = IreeModule(compile_checkpoint(ckpt, "host", fast_paths=FAST))
+    gated = IreeModule(compile_checkpoint(ckpt, "host"))
+    x = torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        for i in range(64):
+            config = SkipConfig.from_int(i, 6)
+            skip = np.array(config.bits, dtype=np.int32)
+            got = fast(nhwc(x), skip)
+            ref = ckpt.model(x, list(config.bits)).numpy()
+            assert np.abs(got - ref).max() < 1e-4, str(config)
+            assert np.abs(got - gated(nhwc(x), skip)).max() < 1e-5, str(config)
+
+
+def test_a_fast_path_is_one_submission_like_a_static_module(tiny_ckpt, tmp_path):
+    """The reason fast paths exist: IREE schedules a matched configuration's blocks as one
+    command-buffer execution, where the per-gate path needs one per region between gates."""
+    ckpt = load_checkpoint(tiny_ckpt)
+    from explorer.deploy.iree import TARGETS, _compiler
+
+    def executes(**kw) -> int:
+        src, dst = tmp_path / "m.mlir", tmp_path / "m.stream.mlir"
+        src.write_text(resnet_to_mlir(ckpt.model, (28, 28), **kw))
+        out = subprocess.run([_compiler(), str(src), *TARGETS["host"].flags, "--compile-to=stream", "-o", str(dst)],
+                             capture_output=True, text=True)  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        return dst.read_text().count("stream.cmd.execute")
+
+    per_gate = executes()
+    with_one = executes(fast_paths=["000000"])
+    # the fast path adds exactly one execution region (its whole remaining network), however many
+    # gates it resolves; the per-gate path keeps one per gated block plus one per stretch between
+    assert with_one == per_gate + 1
+    assert per_gate >= 6 + 3
+
+
+def test_bad_fast_paths_are_refused(tiny_ckpt):
+    ckpt = load_checkpoint(tiny_ckpt)
+    with pytest.raises(ValueError, match="not a configuration of 6 gates"):
+        resnet_to_mlir(ckpt.model, (28, 28), fast_paths=["10110"])
+    with pytest.raises(ValueError, match="not a configuration of 6 gates"):
+        resnet_to_mlir(ckpt.model, (28, 28), fast_paths=["10110x"])
+
+
 @pytest.mark.parametrize("target", ["aarch64", "armv7"])
 def test_cross_compiles_for_boards(tiny_ckpt, tmp_path, target):
     path = compile_checkpoint(load_checkpoint(tiny_ckpt), target, out=tmp_path / f"{target}.vmfb")
@@ -154,8 +203,11 @@ def test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer(tiny_c
     assert set(manifest["files"]) >= {"module", "pareto", "pareto_json", "sample_image", "bench"}
     assert [r.config.num_skipped for r in bundle.rows] == sorted(r.config.num_skipped for r in bundle.rows)
     assert json.loads((out / "pareto.json").read_text())[0]["config"] == str(bundle.rows[0].config)
-    for row in bundle.rows:
-        bits = str(row.config)
+    # the front's configurations are the module's fast paths; any other skip vector still runs
+    front = [str(r.config) for r in bundle.rows]
+    assert manifest["model"]["fast_paths"] == front
+    other = next(str(SkipConfig.from_int(i, 6)) for i in range(64) if str(SkipConfig.from_int(i, 6)) not in front)
+    for bits in front + [other]:
         ours = run("predict", "--bundle", str(out), "--image", str(out / "sample_image.npy"), "--skip", bits)
         assert ours.returncode == 0, ours.stderr
         cls = int(ours.stdout.split("class ")[1].split()[0])
