@@ -166,7 +166,7 @@ def export_bundle(
             "name": tgt.name,
             "triple": tgt.triple,
             "compiler_flags": list(tgt.flags),
-            "cpu_features": cpu_flags() if tgt.name == "host" else [f for f in tgt.flags if "features" in f],
+            "cpu_features": cpu_flags() if tgt.name == "host" else [f for f in tgt.flags if "target-cpu" in f],
         },
         "iree_version": iree_version(),
         "entry_function": ENTRY,

@@ -26,7 +26,7 @@ from explorer.checkpoint import Checkpoint
 from explorer.deploy.mlir import ENTRY, resnet_to_mlir
 from explorer.errors import ExplorerError
 
-EMITTER_VERSION = "3"  # 2: convolutions as im2col + matmul; 3: gate bits read before the first dispatch
+EMITTER_VERSION = "4"  # 2: convolutions as im2col + matmul; 3: gate bits read before the first dispatch; 4: read from the caller's buffer on the host
 
 
 class DeployError(ExplorerError):
@@ -55,6 +55,19 @@ COMMON = (
 )
 TARGETS = {
     "host": Target("host", _host_triple(), (*COMMON, "--iree-llvmcpu-target-cpu=host"), True),
+    # portable x86-64 bundles, for a machine other than the one compiling (host bakes in its CPU)
+    "x86-64-v3": Target(
+        "x86-64-v3",
+        "x86_64-unknown-linux-gnu",
+        (*COMMON, "--iree-llvmcpu-target-triple=x86_64-unknown-linux-gnu", "--iree-llvmcpu-target-cpu=x86-64-v3"),
+        False,
+    ),
+    "x86-64-v4": Target(
+        "x86-64-v4",
+        "x86_64-unknown-linux-gnu",
+        (*COMMON, "--iree-llvmcpu-target-triple=x86_64-unknown-linux-gnu", "--iree-llvmcpu-target-cpu=x86-64-v4"),
+        False,
+    ),
     "aarch64": Target(
         "aarch64",
         "aarch64-unknown-linux-gnu",
