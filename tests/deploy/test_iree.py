@@ -329,3 +329,9 @@ def test_gate_bits_as_scalar_arguments_give_the_same_logits(tiny_ckpt, tmp_path)
     for bits in ([1] * 6, [1, 0, 1, 1, 0, 0], [0] * 6):
         out = scalars._fn(x, *bits).to_host()
         assert np.allclose(out, gated(x, np.array(bits, np.int32)), atol=1e-5)
+
+
+def test_compile_refuses_a_fast_path_of_the_wrong_length_before_compiling(tiny_ckpt, tmp_path):
+    r = run("compile", "--checkpoint", str(tiny_ckpt), "--out", str(tmp_path / "m.vmfb"), "--fast-path", "10110")
+    assert r.returncode != 0 and "5 entries but the model has 6" in r.stdout + r.stderr
+    assert not (tmp_path / "m.vmfb").exists()
