@@ -72,6 +72,67 @@ def prepare(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def time_model(m: dict, kit_dir: Path, device, load, seconds: float) -> dict:
+    """Time every job of one model of the kit; prints its table, returns its rows."""
+    import iree.runtime as rt
+    import onnxruntime as ort
+
+    x_nchw = np.load(kit_dir / m["image_nchw"])
+    x = rt.asdevicearray(device, np.ascontiguousarray(x_nchw.transpose(0, 2, 3, 1)))
+    skips = {n: rt.asdevicearray(device, np.array([int(b) for b in m["configs"][n]], np.int32))
+             for n in m["counts"]}  # fmt: skip
+    raw = {n: np.array([int(b) for b in m["configs"][n]], np.int32) for n in m["counts"]}
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(kit_dir / m["onnx"]), so, providers=["CPUExecutionProvider"])
+    per_gate, fast = load(m["modules"]["per-gate"]), load(m["modules"]["fast"])
+    jobs = {}
+    for n in m["counts"]:
+        a, b = load(m["modules"][f"static-{n}"]), load(m["modules"][f"static-{n}"])
+        jobs[("static", n)] = lambda f=a: f(x)
+        jobs[("static copy", n)] = lambda f=b: f(x)
+        jobs[("per gate", n)] = lambda n=n: per_gate(x, skips[n])
+        jobs[("fast path", n)] = lambda n=n: fast(x, skips[n])
+        jobs[("onnxruntime", n)] = lambda n=n: sess.run(None, {"image": x_nchw, "skip": raw[n]})
+    keys = list(jobs)
+    for k in keys:  # warm-up, and one call's time to size the rounds
+        jobs[k]()
+    t0 = time.perf_counter()
+    for k in keys:
+        jobs[k]()
+    one_round = time.perf_counter() - t0
+    reps = max(1, int(0.002 / (one_round / len(keys))))  # ~2 ms per timed sample
+    rounds = max(20, int(seconds / (one_round * reps)))
+    samples = {k: [] for k in keys}
+    for r in range(rounds):
+        random.Random(r).shuffle(keys)
+        for k in keys:
+            fn = jobs[k]
+            t = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            samples[k].append(1e3 * (time.perf_counter() - t) / reps)
+    med = {k: float(np.median(v)) for k, v in samples.items()}
+    p10 = {k: float(np.percentile(v, 10)) for k, v in samples.items()}
+    print(f"\n{m['name']} ({m['gates']} gates): {rounds} rounds x {reps} calls per job, ms (median; 10th pct)")
+    print("| N | static | static copy ÷ static | per gate ÷ static | fast path ÷ static | onnxruntime "
+          "| fast ÷ ORT | per gate ÷ ORT |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for n in m["counts"]:
+        s, c, pg, fp, o = (med[(e, n)] for e in ("static", "static copy", "per gate", "fast path", "onnxruntime"))
+        s10 = p10[("static", n)]
+        print(f"| {n} | {s:.3f} | {c / s:.3f} ({p10[('static copy', n)] / s10:.3f}) "
+              f"| {pg / s:.3f} ({p10[('per gate', n)] / s10:.3f}) | {fp / s:.3f} ({p10[('fast path', n)] / s10:.3f}) "
+              f"| {o:.3f} | {fp / o:.2f} | {pg / o:.2f} |")  # fmt: skip
+        rows.append({"n": n, "config": m["configs"][n], **{f"{e}_median_ms": med[(e, n)] for e in
+                     ("static", "static copy", "per gate", "fast path", "onnxruntime")},
+                     **{f"{e}_p10_ms": p10[(e, n)] for e in ("static", "static copy", "per gate", "fast path",
+                                                              "onnxruntime")}})  # fmt: skip
+    return {"rounds": rounds, "reps": reps, "rows": rows}
+
+
 def run(args: argparse.Namespace) -> None:
     import iree.runtime as rt
     import onnxruntime as ort
@@ -88,60 +149,7 @@ def run(args: argparse.Namespace) -> None:
     results = {"kit": {k: v for k, v in kit.items() if k != "models"}, "onnxruntime": ort.__version__,
                "models": {}}  # fmt: skip
     for m in kit["models"]:
-        x_nchw = np.load(kit_dir / m["image_nchw"])
-        x = rt.asdevicearray(device, np.ascontiguousarray(x_nchw.transpose(0, 2, 3, 1)))
-        skips = {n: rt.asdevicearray(device, np.array([int(b) for b in m["configs"][n]], np.int32))
-                 for n in m["counts"]}  # fmt: skip
-        raw = {n: np.array([int(b) for b in m["configs"][n]], np.int32) for n in m["counts"]}
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        sess = ort.InferenceSession(str(kit_dir / m["onnx"]), so, providers=["CPUExecutionProvider"])
-        per_gate, fast = load(m["modules"]["per-gate"]), load(m["modules"]["fast"])
-        jobs = {}
-        for n in m["counts"]:
-            a, b = load(m["modules"][f"static-{n}"]), load(m["modules"][f"static-{n}"])
-            jobs[("static", n)] = lambda f=a: f(x)
-            jobs[("static copy", n)] = lambda f=b: f(x)
-            jobs[("per gate", n)] = lambda n=n: per_gate(x, skips[n])
-            jobs[("fast path", n)] = lambda n=n: fast(x, skips[n])
-            jobs[("onnxruntime", n)] = lambda n=n: sess.run(None, {"image": x_nchw, "skip": raw[n]})
-        keys = list(jobs)
-        for k in keys:  # warm-up, and one call's time to size the rounds
-            jobs[k]()
-        t0 = time.perf_counter()
-        for k in keys:
-            jobs[k]()
-        one_round = time.perf_counter() - t0
-        reps = max(1, int(0.002 / (one_round / len(keys))))  # ~2 ms per timed sample
-        rounds = max(20, int(args.seconds / (one_round * reps)))
-        samples = {k: [] for k in keys}
-        for r in range(rounds):
-            random.Random(r).shuffle(keys)
-            for k in keys:
-                fn = jobs[k]
-                t = time.perf_counter()
-                for _ in range(reps):
-                    fn()
-                samples[k].append(1e3 * (time.perf_counter() - t) / reps)
-        med = {k: float(np.median(v)) for k, v in samples.items()}
-        p10 = {k: float(np.percentile(v, 10)) for k, v in samples.items()}
-        print(f"\n{m['name']} ({m['gates']} gates): {rounds} rounds x {reps} calls per job, ms (median; 10th pct)")
-        print("| N | static | static copy ÷ static | per gate ÷ static | fast path ÷ static | onnxruntime "
-              "| fast ÷ ORT | per gate ÷ ORT |")  # fmt: skip
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        rows = []
-        for n in m["counts"]:
-            s, c, pg, fp, o = (med[(e, n)] for e in ("static", "static copy", "per gate", "fast path", "onnxruntime"))
-            s10 = p10[("static", n)]
-            print(f"| {n} | {s:.3f} | {c / s:.3f} ({p10[('static copy', n)] / s10:.3f}) "
-                  f"| {pg / s:.3f} ({p10[('per gate', n)] / s10:.3f}) | {fp / s:.3f} ({p10[('fast path', n)] / s10:.3f}) "
-                  f"| {o:.3f} | {fp / o:.2f} | {pg / o:.2f} |")  # fmt: skip
-            rows.append({"n": n, "config": m["configs"][n], **{f"{e}_median_ms": med[(e, n)] for e in
-                         ("static", "static copy", "per gate", "fast path", "onnxruntime")},
-                         **{f"{e}_p10_ms": p10[(e, n)] for e in ("static", "static copy", "per gate", "fast path",
-                                                                  "onnxruntime")}})  # fmt: skip
-        results["models"][m["name"]] = {"rounds": rounds, "reps": reps, "rows": rows}
+        results["models"][m["name"]] = time_model(m, kit_dir, device, load, args.seconds)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -34,7 +34,9 @@ def compile_cmd(
         None, "--static-skip", help="Bake one configuration in (no gates): for comparisons only."
     ),
     fast_path: list[str] = typer.Option(
-        [], "--fast-path", help="A configuration (bit string, 1 = execute) to give a branch of its own that runs "
+        [],
+        "--fast-path",
+        help="A configuration (bit string, 1 = execute) to give a branch of its own that runs "
         "as fast as a static module; repeatable. `explorer export` does this for the Pareto front.",
     ),  # fmt: skip
 ) -> None:
@@ -64,7 +66,8 @@ def export_cmd(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="The study's checkpoint, if it moved."),
     bench: bool = typer.Option(False, "--bench", help="Add bench.sh, measuring every configuration on the board."),
     fast_paths: bool = typer.Option(
-        True, "--fast-paths/--no-fast-paths",
+        True,
+        "--fast-paths/--no-fast-paths",
         help="Compile the front's configurations as branches of their own (static-module speed; longer compile).",
     ),  # fmt: skip
 ) -> None:

@@ -335,9 +335,9 @@ def resnet_to_mlir(
     resolved at compile time. The module compares the skip vector with each of them (one 32-bit
     compare per 32 gates) before the first dispatch; on a match it runs that branch, which IREE
     schedules as one submission like a statically compiled module, and any other skip vector
-    takes the per-gate `scf.if` path. Every `scf.if` boundary costs a separate submission with its
-    own transient allocations (measured 1.10-1.15x at full skipping on resnet20/56), so an export
-    gives the Pareto front's configurations fast paths and they run at static-module speed.
+    takes the per-gate `scf.if` path. Every `scf.if` boundary ends one submission and starts
+    another, with its own transient allocations and fences, so `explorer export` gives the Pareto
+    front's configurations fast paths (docs/benchmarks.md has the measurements).
     """
     from explorer.bn import bn_channels, bn_layers
 
@@ -380,7 +380,9 @@ def resnet_to_mlir(
         em.emit(f"{n_g} = arith.constant {g} : index")
         em.emit(f"{et} = hal.element_type<i32> : i32")
         em.emit(f"{enc} = hal.encoding_type<dense_row_major> : i32")
-        em.emit(f'hal.buffer_view.assert<%skip : !hal.buffer_view> message("skip") shape([{n_g}]) type({et}) encoding({enc})')
+        em.emit(
+            f'hal.buffer_view.assert<%skip : !hal.buffer_view> message("skip") shape([{n_g}]) type({et}) encoding({enc})'
+        )
         em.emit(f"{buf} = hal.buffer_view.buffer<%skip : !hal.buffer_view> : !hal.buffer")
         for k in range(g):
             off, val, pred = em.new("go"), em.new("gv"), em.new("gp")
@@ -431,10 +433,13 @@ def resnet_to_mlir(
     n_cls = model.fc.out_features
     logits_t = f"tensor<{batch}x{n_cls}xf32>"
 
-    def run_blocks(first: int, x: str, shape, bits: Sequence[int] | None) -> str:
-        """Blocks `first`.. then the head; gates resolved by `bits` (compile time) or by the skip
-        vector (None); returns the logits' SSA name."""
-        for i in range(first, len(model.blocks)):
+    def network(bits: Sequence[int] | None) -> str:
+        """The whole network from the image to the logits (returns their SSA name), gates resolved
+        by `bits` at compile time or, with None, by the skip vector at run time."""
+        x, shape = em.conv_bias_act(
+            "%image", (batch, h, w, in_c), stem[0], stem[1], stem[2], 1, relu=True, scale=stem[3]
+        )
+        for i in range(len(model.blocks)):
             block, gate = model.blocks[i], model.gate_of_block[i]
             if gate < 0:
                 x, shape = _block(em, block, i, x, shape, weights)
@@ -483,12 +488,6 @@ def resnet_to_mlir(
         em.emit(f"}} -> {logits_t}")
         return logits
 
-    def run_network(bits: Sequence[int] | None) -> str:
-        x, shape = em.conv_bias_act(
-            "%image", (batch, h, w, in_c), stem[0], stem[1], stem[2], 1, relu=True, scale=stem[3]
-        )
-        return run_blocks(0, x, shape, bits)
-
     if paths:
         # the skip vector packed into 32-bit words, compared with each fast path's words
         words = []
@@ -513,7 +512,7 @@ def resnet_to_mlir(
 
         def branch(j: int) -> str:
             if j == len(paths):
-                return run_network(None)
+                return network(None)
             bits = paths[j]
             match = None
             for wi, w0 in enumerate(range(0, g, 32)):
@@ -529,7 +528,7 @@ def resnet_to_mlir(
             res = em.new("fast")
             em.emit(f"{res} = scf.if {match} -> ({logits_t}) {{")
             em.indent += 1
-            em.emit(f"scf.yield {run_network(bits)} : {logits_t}")
+            em.emit(f"scf.yield {network(bits)} : {logits_t}")
             em.indent -= 1
             em.emit("} else {")
             em.indent += 1
@@ -540,7 +539,7 @@ def resnet_to_mlir(
 
         logits = branch(0)
     else:
-        logits = run_network(static_skip)
+        logits = network(static_skip)
     n, k = batch, n_cls
     results = f"tensor<{batch}x{model.fc.out_features}xf32>"
     if gate_nets is not None:
