@@ -25,6 +25,7 @@ from explorer.evaluators import BaseEvaluator, Subject
 from explorer.pareto import front_indices, hypervolume
 from explorer.search import BaseStrategy, Probe
 from explorer.storage import CheckpointRecord, Database, EvaluationRecord, StorageError, Study, Trial
+from explorer.storage.session import StudySettingsError
 from explorer.workers import Worker, claim_scope
 
 REFERENCE = "reference"  # pseudo-strategy of the full-depth configuration every study evaluates first
@@ -119,10 +120,12 @@ class Engine:
                     f"{self.subject.checkpoint.path}: choose another --study name"
                 )
             if study.settings != self.settings:
-                raise StorageError(
+                err = StudySettingsError(
                     f"study {name!r} was created with other settings ({_settings_text(study.settings)}), "
                     f"this run uses {_settings_text(self.settings)}: use the same options or another --study name"
                 )
+                err.settings = self.settings
+                raise err
             return study.id
 
     def _cached(self, ev: BaseEvaluator, configs: list[SkipConfig]) -> dict[str, dict]:

@@ -19,6 +19,7 @@ from explorer.deploy.iree import IreeModule
 from explorer.engine import load_study
 from explorer.errors import CheckpointError
 from explorer.storage import Database
+from explorer.storage.session import StudySettingsError
 
 REFERENCE = "resnet20-sd-fmnist"
 
@@ -57,7 +58,20 @@ def demo_cmd(
     console = make_console()
     path = checkpoint or reference_checkpoint()
     database = Database(db)
-    engine = build_engine(database, path, f"demo-{Path(path).resolve().name}", limit=limit, data_dir=data_dir)
+    name = f"demo-{Path(path).resolve().name}"
+    try:
+        engine = build_engine(database, path, name, limit=limit, data_dir=data_dir)
+    except StudySettingsError as e:
+        # a demo database from another version or machine (the IREE module, the CPU and the data
+        # are part of a study's settings): keep that study, run this one beside it
+        import hashlib
+        import json
+
+        tag = hashlib.sha256(json.dumps(e.settings, sort_keys=True).encode()).hexdigest()[:8]
+        console.print(
+            f"[yellow]{db} holds a study {name!r} measured with other settings: using {name}-{tag}[/]", soft_wrap=True
+        )
+        engine = build_engine(database, path, f"{name}-{tag}", limit=limit, data_dir=data_dir)
     ckpt = engine.subject.checkpoint
     console.rule("[bold]1. The model")
     console.print(

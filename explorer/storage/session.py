@@ -26,6 +26,12 @@ class StorageError(ExplorerError):
     """The database cannot be opened, or holds something this version cannot use."""
 
 
+class StudySettingsError(StorageError):
+    """A study of that name exists, created with other evaluator settings (`settings`: this run's)."""
+
+    settings: dict | None = None
+
+
 def _safe(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)

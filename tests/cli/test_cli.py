@@ -107,3 +107,9 @@ def test_demo_runs_on_a_given_checkpoint(ckpt, tmp_path):
     assert "test image 0 →" in out and "iree-run-module --module=" in out
     assert (tmp_path / "b" / "pareto.bin").is_file() and (tmp_path / "b" / "model.vmfb").is_file()
     assert "Table I row" in out and "Original" in out and "Ours (Algorithm 1)" in out
+    # the same database after a change of settings (here the images per evaluation; an upgrade of
+    # the module or of IREE does the same): the old study is kept, the demo runs beside it
+    again = run(
+        "demo", "--checkpoint", str(ckpt), "--limit", "50", "--db", db, "--bundle", str(tmp_path / "b2"), check=True
+    ).stdout
+    assert "measured with other settings: using demo-" in again and "Pareto front" in again
