@@ -157,6 +157,17 @@ def test_a_fast_path_is_one_submission_like_a_static_module(tiny_ckpt, tmp_path)
     assert per_gate >= 6 + 3
 
 
+def test_the_module_itself_refuses_a_skip_vector_of_the_wrong_length_or_type(tiny_ckpt):
+    """The gate bits are read on the host from the caller's buffer: its shape and type are asserted."""
+    module = IreeModule(compile_checkpoint(load_checkpoint(tiny_ckpt), "host"))
+    x = np.zeros((1, 28, 28, 1), np.float32)
+    with pytest.raises(Exception, match="skip shape dimension 0 mismatch; expected 6 but have 5"):
+        module(x, np.ones(5, np.int32))
+    with pytest.raises(Exception, match="skip element type mismatch"):
+        module(x, np.ones(6, np.float32))
+    assert module(x, np.ones(6, np.int32)).shape == (1, 10)
+
+
 def test_bad_fast_paths_are_refused(tiny_ckpt):
     ckpt = load_checkpoint(tiny_ckpt)
     with pytest.raises(ValueError, match="not a configuration of 6 gates"):
