@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -64,9 +66,6 @@ def demo_cmd(
     except StudySettingsError as e:
         # a demo database from another version or machine (the IREE module, the CPU and the data
         # are part of a study's settings): keep that study, run this one beside it
-        import hashlib
-        import json
-
         tag = hashlib.sha256(json.dumps(e.settings, sort_keys=True).encode()).hexdigest()[:8]
         console.print(
             f"[yellow]{db} holds a study {name!r} measured with other settings: using {name}-{tag}[/]", soft_wrap=True

@@ -38,7 +38,7 @@ def compile_cmd(
         "--fast-path",
         help="A configuration (bit string, 1 = execute) to give a branch of its own that runs "
         "as fast as a static module; repeatable. `explorer export` does this for the Pareto front.",
-    ),  # fmt: skip
+    ),
 ) -> None:
     """Compile a checkpoint into one IREE module (image NHWC + skip vector → logits)."""
     ckpt = load_checkpoint(checkpoint)
@@ -69,7 +69,7 @@ def export_cmd(
         True,
         "--fast-paths/--no-fast-paths",
         help="Compile the front's configurations as branches of their own (static-module speed; longer compile).",
-    ),  # fmt: skip
+    ),
 ) -> None:
     """Write model.vmfb, pareto.bin, pareto.json and manifest.json for a board."""
     view = load_study(Database(db, create=False), study, device=device)
