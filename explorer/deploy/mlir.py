@@ -540,15 +540,14 @@ def resnet_to_mlir(
         logits = branch(0)
     else:
         logits = network(static_skip)
-    n, k = batch, n_cls
-    results = f"tensor<{batch}x{model.fc.out_features}xf32>"
+    results = logits_t
     if gate_nets is not None:
         ex = em.new("executed")
         em.emit(f"{ex} = tensor.from_elements {', '.join(executed)} : tensor<{g}xi32>")
-        em.emit(f"return {logits}, {ex} : tensor<{n}x{k}xf32>, tensor<{g}xi32>")
-        results = f"({results}, tensor<{g}xi32>)"
+        em.emit(f"return {logits}, {ex} : {logits_t}, tensor<{g}xi32>")
+        results = f"({logits_t}, tensor<{g}xi32>)"
     else:
-        em.emit(f"return {logits} : tensor<{n}x{k}xf32>")
+        em.emit(f"return {logits} : {logits_t}")
 
     sig = f"%image: {_t((batch, h, w, in_c))}"
     if static_skip is None and gate_nets is None:
