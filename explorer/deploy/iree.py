@@ -26,7 +26,7 @@ from explorer.checkpoint import Checkpoint
 from explorer.deploy.mlir import ENTRY, resnet_to_mlir
 from explorer.errors import ExplorerError
 
-EMITTER_VERSION = "4"  # 2: convolutions as im2col + matmul; 3: gate bits read before the first dispatch; 4: read from the caller's buffer on the host
+EMITTER_VERSION = "5"  # 2: convolutions as im2col + matmul; 3: gate bits read before the first dispatch; 4: read from the caller's buffer on the host; 5: im2col as a vectorised gather with the padding folded in
 
 
 class DeployError(ExplorerError):

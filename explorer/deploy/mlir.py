@@ -52,6 +52,7 @@ class Emitter:
     resources: dict[str, np.ndarray] = field(default_factory=dict)
     counter: int = 0
     indent: int = 2
+    gather_im2col: bool = True  # False: tensor.pad + affine-map copies (emitter version ≤ 4)
 
     def new(self, prefix: str = "v") -> str:
         self.counter += 1
@@ -66,6 +67,66 @@ class Emitter:
         v = self.new("w")
         self.emit(f"{v} = arith.constant dense_resource<{name}> : {_t(array.shape)}")
         return v
+
+    def im2col_gather(self, x: str, shape, out_shape, stride: int, pad: tuple[int, int], kdims: int) -> str:
+        """Patches of `x` [1, H, W, C] with the zero padding folded in, as one generic that reads
+        `x` with tensor.extract: out[y, x, (i,) j, c] = x[0, y·s + i - ph, x·s + j - pw, c], or 0
+        outside the image. `kdims` = 1: out is [Hp, OW, kw, C] with i = 0 and rows y over the padded
+        height (the kw-only im2col); `kdims` = 2: out is [OH, OW, kh, kw, C].
+
+        Why not an affine-map copy (`(d0, d1 + d2, d3)`): MLIR's vectoriser only takes projected
+        permutations, so that copy was left as scalar loads and stores (resnet20's largest im2col
+        took longer than the matmuls it feeds), and tensor.pad cost a dispatch of its own. A
+        tensor.extract whose last index is the innermost loop becomes a contiguous vector load.
+        """
+        _, h, w, c = shape
+        ph, pw = pad
+        rank = 4 if kdims == 1 else 5
+        dims = ", ".join(f"d{i}" for i in range(rank))
+        par = ", ".join(['"parallel"'] * rank)
+        out_t = _t(out_shape)
+        e, out = self.new("ec"), self.new("col")
+        self.emit(f"{e} = tensor.empty() : {out_t}")
+        self.emit(
+            f"{out} = linalg.generic {{indexing_maps = [affine_map<({dims}) -> ({dims})>], iterator_types = "
+            f"[{par}]}} outs({e} : {out_t}) {{"
+        )
+        self.emit("^bb0(%o: f32):")
+        idx = [f"%q{i}" for i in range(rank)]
+        for i in range(rank):
+            self.emit(f"  {idx[i]} = linalg.index {i} : index")
+        if kdims == 1:
+            ys, xs, ks, cs = idx[0], idx[1], (None, idx[2]), idx[3]
+        else:
+            ys, xs, ks, cs = idx[0], idx[1], (idx[2], idx[3]), idx[4]
+        self.emit(f"  %qs = arith.constant {stride} : index")
+        self.emit(f"  %qh = arith.constant {h} : index")
+        self.emit(f"  %qw = arith.constant {w} : index")
+        self.emit(f"  %qph = arith.constant {ph} : index")
+        self.emit(f"  %qpw = arith.constant {pw} : index")
+        self.emit("  %qz = arith.constant 0 : index")
+        # row: y·s + i - ph (kw-only form: y - ph, y already runs over the padded rows)
+        if kdims == 1:
+            self.emit(f"  %qy = arith.subi {ys}, %qph : index")
+            self.emit(f"  %qx0 = arith.addi {xs}, {ks[1]} : index")
+        else:
+            self.emit(f"  %qy0 = arith.muli {ys}, %qs : index")
+            self.emit(f"  %qy1 = arith.addi %qy0, {ks[0]} : index")
+            self.emit("  %qy = arith.subi %qy1, %qph : index")
+            self.emit(f"  %qx1 = arith.muli {xs}, %qs : index")
+            self.emit(f"  %qx0 = arith.addi %qx1, {ks[1]} : index")
+        self.emit("  %qx = arith.subi %qx0, %qpw : index")
+        # unsigned compares: a negative index wraps to a huge one and fails too
+        self.emit("  %qiy = arith.cmpi ult, %qy, %qh : index")
+        self.emit("  %qix = arith.cmpi ult, %qx, %qw : index")
+        self.emit("  %qin = arith.andi %qiy, %qix : i1")
+        self.emit("  %qcy = arith.select %qiy, %qy, %qz : index")
+        self.emit("  %qcx = arith.select %qix, %qx, %qz : index")
+        self.emit(f"  %qv = tensor.extract {x}[%qz, %qcy, %qcx, {cs}] : {_t(shape)}")
+        self.emit("  %qr = arith.select %qin, %qv, %zero : f32")
+        self.emit("  linalg.yield %qr : f32")
+        self.emit(f"}} -> {out_t}")
+        return out
 
     def conv_bias_act(
         self,
@@ -86,7 +147,8 @@ class Emitter:
         back to scalar loops where a width (14, 7) is not a multiple of the tile, while the same
         work as linalg.matmul vectorises fully (measured ~3x faster per convolution here). For
         stride-1 convolutions with C ≥ 8 the im2col is taken over kw only (3x the input instead of
-        9x) and the kh rows become three matmuls on row-shifted contiguous slices.
+        9x) and the kh rows become three matmuls on row-shifted contiguous slices. The patches are
+        gathered with the zero padding folded in (`im2col_gather`): no tensor.pad, no scalar copies.
         """
         n, h, wd, c = shape
         kh, kw, _, f = wshape
@@ -96,16 +158,18 @@ class Emitter:
         out_shape = (n, oh, ow, f)
         hp, wp = h + 2 * ph, wd + 2 * pw
         src = x
-        if ph or pw:
+        gather = self.gather_im2col and n == 1
+        if (ph or pw) and not gather:
             src = self.new("pad")
             self.emit(f"{src} = tensor.pad {x} low[0, {ph}, {pw}, 0] high[0, {ph}, {pw}, 0] {{")
             self.emit("^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
             self.emit("  tensor.yield %zero : f32")
             self.emit(f"}} : {_t(shape)} to {_t((n, hp, wp, c))}")
         p3 = self.new("p3")
-        self.emit(
-            f"{p3} = tensor.collapse_shape {src} [[0, 1], [2], [3]] : {_t((n, hp, wp, c))} into {_t((hp, wp, c))}"
-        )
+        if not gather:
+            self.emit(
+                f"{p3} = tensor.collapse_shape {src} [[0, 1], [2], [3]] : {_t((n, hp, wp, c))} into {_t((hp, wp, c))}"
+            )
         m, k = oh * ow, kh * kw * c
         empty = self.new("e")
         self.emit(f"{empty} = tensor.empty() : {_t((m, f))}")
@@ -115,14 +179,17 @@ class Emitter:
             # T[y, x, j, c] = P[y, x + j, c]; conv = Σ_r T[r·OW : r·OW + OH·OW] @ W[r]
             tt, kk = _t((hp, ow, kw, c)), kw * c
             et, tcol, tf = self.new("et"), self.new("tcol"), self.new("tf")
-            self.emit(f"{et} = tensor.empty() : {tt}")
-            self.emit(
-                f"{tcol} = linalg.generic {{indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1 + d2, d3)>, "
-                f"{MAP4}], iterator_types = {PAR4}}} ins({p3} : {_t((hp, wp, c))}) outs({et} : {tt}) {{"
-            )
-            self.emit("^bb0(%a: f32, %o: f32):")
-            self.emit("  linalg.yield %a : f32")
-            self.emit(f"}} -> {tt}")
+            if gather:
+                tcol = self.im2col_gather(x, shape, (hp, ow, kw, c), 1, (ph, pw), kdims=1)
+            else:
+                self.emit(f"{et} = tensor.empty() : {tt}")
+                self.emit(
+                    f"{tcol} = linalg.generic {{indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1 + d2, d3)>, "
+                    f"{MAP4}], iterator_types = {PAR4}}} ins({p3} : {_t((hp, wp, c))}) outs({et} : {tt}) {{"
+                )
+                self.emit("^bb0(%a: f32, %o: f32):")
+                self.emit("  linalg.yield %a : f32")
+                self.emit(f"}} -> {tt}")
             self.emit(f"{tf} = tensor.collapse_shape {tcol} [[0, 1], [2, 3]] : {tt} into {_t((hp * ow, kk))}")
             for r in range(kh):
                 sl, ws, nxt = self.new("sl"), self.new("ws"), self.new("mm")
@@ -144,16 +211,19 @@ class Emitter:
             ec, col, col2, mm = self.new("ec"), self.new("col"), self.new("col2"), self.new("mm")
             iy = f"d0 * {stride} + d2" if stride != 1 else "d0 + d2"
             ix = f"d1 * {stride} + d3" if stride != 1 else "d1 + d3"
-            self.emit(f"{ec} = tensor.empty() : {colt}")
-            self.emit(
-                f"{col} = linalg.generic {{indexing_maps = [affine_map<(d0, d1, d2, d3, d4) -> ({iy}, {ix}, d4)>, "
-                f"affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>], iterator_types = "
-                f'["parallel", "parallel", "parallel", "parallel", "parallel"]}} ins({p3} : {_t((hp, wp, c))}) '
-                f"outs({ec} : {colt}) {{"
-            )
-            self.emit("^bb0(%a: f32, %o: f32):")
-            self.emit("  linalg.yield %a : f32")
-            self.emit(f"}} -> {colt}")
+            if gather:
+                col = self.im2col_gather(x, shape, (oh, ow, kh, kw, c), stride, (ph, pw), kdims=2)
+            else:
+                self.emit(f"{ec} = tensor.empty() : {colt}")
+                self.emit(
+                    f"{col} = linalg.generic {{indexing_maps = [affine_map<(d0, d1, d2, d3, d4) -> ({iy}, {ix}, d4)>, "
+                    f"affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>], iterator_types = "
+                    f'["parallel", "parallel", "parallel", "parallel", "parallel"]}} ins({p3} : {_t((hp, wp, c))}) '
+                    f"outs({ec} : {colt}) {{"
+                )
+                self.emit("^bb0(%a: f32, %o: f32):")
+                self.emit("  linalg.yield %a : f32")
+                self.emit(f"}} -> {colt}")
             self.emit(f"{col2} = tensor.collapse_shape {col} [[0, 1], [2, 3, 4]] : {colt} into {_t((m, k))}")
             self.emit(
                 f"{mm} = linalg.matmul ins({col2}, {w} : {_t((m, k))}, {_t((k, f))}) "
@@ -321,6 +391,7 @@ def resnet_to_mlir(
     hoist_gates: bool = True,
     skip_scalars: bool = False,
     fast_paths: Sequence[Sequence[int]] = (),
+    gather_im2col: bool = True,
 ) -> str:
     """MLIR text of `model` (a GatedResNet in eval mode) for IREE; see the module docstring.
 
@@ -362,7 +433,7 @@ def resnet_to_mlir(
             paths.append(bits)
     if paths and (gate_nets is not None or static_skip is not None or not (hoist_gates or skip_scalars)):
         raise ValueError("fast paths need the gate bits read up front (hoist_gates) and a gated, non-SkipNet module")
-    em = Emitter()
+    em = Emitter(gather_im2col=gather_im2col)
     em.emit("%zero = arith.constant 0.0 : f32")
     em.emit("%zero_i = arith.constant 0 : i32")
     gate_preds: list[str] = []
