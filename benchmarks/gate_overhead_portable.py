@@ -10,7 +10,8 @@ Configurations: the nested ones of the l2-norm ranking (skip the N least importa
 for up to 8 gates, else every `--every`-th N and the last. Modules per checkpoint: the per-gate
 module (every skip vector decided gate by gate), the fast-path module (the nested configurations
 compiled as branches of their own, what `explorer export` does with a front), and one static module
-per N (skipped blocks left out). Each static module is loaded twice, into two contexts: the ratio of
+per N (skipped blocks left out); onnxruntime runs the gated model (If nodes) and, as its best case,
+the plain ResNet of each N (no If nodes). Each static module is loaded twice, into two contexts: the ratio of
 the two copies (the same code) shows what difference this machine can resolve at all.
 All batch 1, one thread (IREE local-sync with the caching allocator, onnxruntime 1 intra-op
 thread), every job in every round in a shuffled order; medians and 10th percentiles (ms).
@@ -39,7 +40,7 @@ def prepare(args: argparse.Namespace) -> None:
     from explorer.search import create_strategy
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from iree_latency import export_onnx
+    from iree_latency import export_onnx, export_onnx_static
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,8 @@ def prepare(args: argparse.Namespace) -> None:
             compile_checkpoint(ckpt, args.target, static_skip=nested[n], out=out / files[f"static-{n}"])
         print(f"{name}: compiled {len(files)} modules in {time.perf_counter() - t0:.0f} s", flush=True)
         export_onnx(ckpt.model, (c, h, w), g, out / f"{name}.onnx")
+        for n in counts:
+            export_onnx_static(ckpt.model, (c, h, w), [int(b) for b in nested[n]], out / f"{name}-static-{n}.onnx")
         x = torch.randn(1, c, h, w, generator=torch.Generator().manual_seed(0)).numpy()
         np.save(out / f"{name}-image.npy", x)
         kit["models"].append({"name": name, "gates": g, "configs": nested, "counts": counts, "modules": files,
@@ -95,6 +98,10 @@ def time_model(m: dict, kit_dir: Path, device, load, seconds: float) -> dict:
         jobs[("per gate", n)] = lambda n=n: per_gate(x, skips[n])
         jobs[("fast path", n)] = lambda n=n: fast(x, skips[n])
         jobs[("onnxruntime", n)] = lambda n=n: sess.run(None, {"image": x_nchw, "skip": raw[n]})
+        if (kit_dir / f"{m['name']}-static-{n}.onnx").is_file():  # kits made before the column have none
+            st = ort.InferenceSession(str(kit_dir / f"{m['name']}-static-{n}.onnx"), so,
+                                      providers=["CPUExecutionProvider"])  # fmt: skip
+            jobs[("ORT static", n)] = lambda st=st: st.run(None, {"image": x_nchw})
     keys = list(jobs)
     for k in keys:  # warm-up, and one call's time to size the rounds
         jobs[k]()
@@ -116,20 +123,27 @@ def time_model(m: dict, kit_dir: Path, device, load, seconds: float) -> dict:
     med = {k: float(np.median(v)) for k, v in samples.items()}
     p10 = {k: float(np.percentile(v, 10)) for k, v in samples.items()}
     print(f"\n{m['name']} ({m['gates']} gates): {rounds} rounds x {reps} calls per job, ms (median; 10th pct)")
-    print("| N | static | static copy ÷ static | per gate ÷ static | fast path ÷ static | onnxruntime "
-          "| fast ÷ ORT | per gate ÷ ORT |")  # fmt: skip
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    engines = ["static", "static copy", "per gate", "fast path", "onnxruntime"]
+    has_static_ort = ("ORT static", m["counts"][0]) in med
+    engines += ["ORT static"] if has_static_ort else []
+    print(
+        "| N | static | static copy ÷ static | per gate ÷ static | fast path ÷ static | onnxruntime "
+        "| fast ÷ ORT | per gate ÷ ORT |" + (" ORT static | fast ÷ ORT static |" if has_static_ort else "")
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if has_static_ort else ""))
     rows = []
     for n in m["counts"]:
-        s, c, pg, fp, o = (med[(e, n)] for e in ("static", "static copy", "per gate", "fast path", "onnxruntime"))
+        s, c, pg, fp, o = (med[(e, n)] for e in engines[:5])
         s10 = p10[("static", n)]
-        print(f"| {n} | {s:.3f} | {c / s:.3f} ({p10[('static copy', n)] / s10:.3f}) "
-              f"| {pg / s:.3f} ({p10[('per gate', n)] / s10:.3f}) | {fp / s:.3f} ({p10[('fast path', n)] / s10:.3f}) "
-              f"| {o:.3f} | {fp / o:.2f} | {pg / o:.2f} |")  # fmt: skip
-        rows.append({"n": n, "config": m["configs"][n], **{f"{e}_median_ms": med[(e, n)] for e in
-                     ("static", "static copy", "per gate", "fast path", "onnxruntime")},
-                     **{f"{e}_p10_ms": p10[(e, n)] for e in ("static", "static copy", "per gate", "fast path",
-                                                              "onnxruntime")}})  # fmt: skip
+        line = (f"| {n} | {s:.3f} | {c / s:.3f} ({p10[('static copy', n)] / s10:.3f}) "
+                f"| {pg / s:.3f} ({p10[('per gate', n)] / s10:.3f}) | {fp / s:.3f} ({p10[('fast path', n)] / s10:.3f}) "
+                f"| {o:.3f} | {fp / o:.2f} | {pg / o:.2f} |")  # fmt: skip
+        if has_static_ort:
+            os_ = med[("ORT static", n)]
+            line += f" {os_:.3f} | {fp / os_:.2f} |"
+        print(line)
+        rows.append({"n": n, "config": m["configs"][n], **{f"{e}_median_ms": med[(e, n)] for e in engines},
+                     **{f"{e}_p10_ms": p10[(e, n)] for e in engines}})  # fmt: skip
     return {"rounds": rounds, "reps": reps, "rows": rows}
 
 

@@ -10,6 +10,7 @@ shuffled rounds (every engine and configuration in every round):
     `explorer export` does with a front): a matched skip vector runs a branch of its own;
   - iree-static: a module compiled for that configuration alone (skipped blocks left out);
   - onnxruntime: the gated model exported by torch.onnx (If nodes), 1 intra-op thread;
+  - ort-static: onnxruntime on the plain ResNet of that configuration (no If nodes), its best case;
   - torch: PyTorch eager, 1 thread;
   - iree-bn: the module taking per-configuration BatchNorm scales and shifts as an input (--bn-recal
     bundles), compared with iree-gated (statistics folded into the weights).
@@ -48,6 +49,23 @@ def export_onnx(model, shape, gates: int, path: Path) -> None:
     prog.save(str(path))
 
 
+def export_onnx_static(model, shape, bits, path: Path) -> None:
+    """The plain ResNet of one configuration (skipped blocks left out, no If nodes): onnxruntime's
+    best case, the counterpart of a static IREE module."""
+    import copy
+
+    class Static(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = copy.deepcopy(model).eval()
+
+        def forward(self, x):
+            return self.m(x, [int(b) for b in bits])
+
+    prog = torch.onnx.export(Static(), (torch.randn(1, *shape),), dynamo=True, input_names=["image"], verbose=False)
+    prog.save(str(path))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
@@ -73,14 +91,19 @@ def main() -> None:
     statics = [IreeModule(compile_checkpoint(ckpt, "host", static_skip=str(cfg))) for cfg in nested]
     import onnxruntime as ort
 
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         export_onnx(ckpt.model, (c, h, w), g, onnx_path)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
         sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        ort_static = []
+        for n, cfg in enumerate(nested):
+            export_onnx_static(ckpt.model, (c, h, w), cfg.bits, Path(tmp) / f"static-{n}.onnx")
+            ort_static.append(ort.InferenceSession(str(Path(tmp) / f"static-{n}.onnx"), so,
+                                                   providers=["CPUExecutionProvider"]))  # fmt: skip
 
     x = torch.randn(1, c, h, w, generator=torch.Generator().manual_seed(0))
     x_nhwc = x.permute(0, 2, 3, 1).contiguous().numpy()
@@ -100,10 +123,12 @@ def main() -> None:
             statics[n](x_nhwc)
         elif engine == "onnxruntime":
             sess.run(None, {"image": x_nchw, "skip": skips[n]})
+        elif engine == "ort-static":
+            ort_static[n].run(None, {"image": x_nchw})
         else:
             model(x, lists[n])
 
-    engines = ["iree-gated", "iree-fast", "iree-static", "onnxruntime", "torch", "iree-bn"]
+    engines = ["iree-gated", "iree-fast", "iree-static", "onnxruntime", "torch", "iree-bn", "ort-static"]
     jobs = [(e, n) for e in engines for n in range(len(nested))]
     samples = {job: [] for job in jobs}
     rng = np.random.default_rng(0)
@@ -126,14 +151,15 @@ def main() -> None:
     print(f"{ckpt.arch} ({g} gates), batch 1, 1 thread, medians of {args.rounds * args.reps} calls (ms)")
     print(
         "| N skipped | MMACs | IREE per gate | IREE fast path | IREE static | per gate ÷ static | fast ÷ static "
-        "| onnxruntime | fast ÷ ORT | per gate ÷ ORT | torch eager | IREE BN input | BN input ÷ per gate |"
+        "| onnxruntime | fast ÷ ORT | per gate ÷ ORT | ORT static | fast ÷ ORT static | torch eager | IREE BN input "
+        "| BN input ÷ per gate |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in range(len(nested)):
-        gm, fm, sm, om, tm, bm = (med[(e, n)] for e in engines)
+        gm, fm, sm, om, tm, bm, osm = (med[(e, n)] for e in engines)
         print(
             f"| {n} | {macs[n] / 1e6:.1f} | {gm:.3f} | {fm:.3f} | {sm:.3f} | {gm / sm:.3f} | {fm / sm:.3f} | {om:.3f} "
-            f"| {fm / om:.2f} | {gm / om:.2f} | {tm:.3f} | {bm:.3f} | {bm / gm:.3f} |"
+            f"| {fm / om:.2f} | {gm / om:.2f} | {osm:.3f} | {fm / osm:.2f} | {tm:.3f} | {bm:.3f} | {bm / gm:.3f} |"
         )
     speedup = med[("iree-fast", 0)] / med[("iree-fast", g)]
     print(
