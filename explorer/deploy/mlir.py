@@ -398,6 +398,9 @@ def resnet_to_mlir(
     `hoist_gates`: read all gate bits at the top of the function (False: each right before its gate,
     the layout before emitter version 3, kept for benchmarks/gate_hoist.py).
 
+    `gather_im2col`: convolution patches read with vector loads, padding folded in (False: the
+    tensor.pad + affine-map copies of emitter version 4, kept for benchmarks/patches.py).
+
     `bn_input`: BatchNorm is not folded; the function takes a third input `bn: f32[2K]` with the
     per-channel scales then shifts of every BatchNorm (K channels in `explorer.bn.bn_layers`
     order), so one module runs every configuration with its own re-estimated statistics.
