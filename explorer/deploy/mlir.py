@@ -99,7 +99,6 @@ class Emitter:
             ys, xs, ks, cs = idx[0], idx[1], (None, idx[2]), idx[3]
         else:
             ys, xs, ks, cs = idx[0], idx[1], (idx[2], idx[3]), idx[4]
-        self.emit(f"  %qs = arith.constant {stride} : index")
         self.emit(f"  %qh = arith.constant {h} : index")
         self.emit(f"  %qw = arith.constant {w} : index")
         self.emit(f"  %qph = arith.constant {ph} : index")
@@ -110,6 +109,7 @@ class Emitter:
             self.emit(f"  %qy = arith.subi {ys}, %qph : index")
             self.emit(f"  %qx0 = arith.addi {xs}, {ks[1]} : index")
         else:
+            self.emit(f"  %qs = arith.constant {stride} : index")
             self.emit(f"  %qy0 = arith.muli {ys}, %qs : index")
             self.emit(f"  %qy1 = arith.addi %qy0, {ks[0]} : index")
             self.emit("  %qy = arith.subi %qy1, %qph : index")
@@ -126,6 +126,42 @@ class Emitter:
         self.emit("  %qr = arith.select %qin, %qv, %zero : f32")
         self.emit("  linalg.yield %qr : f32")
         self.emit(f"}} -> {out_t}")
+        return out
+
+    def im2col_copy(self, x: str, shape, out_shape, stride: int, pad: tuple[int, int], kdims: int) -> str:
+        """The same patches as `im2col_gather` the emitter-4 way: tensor.pad, then a copy with an
+        indexing map such as `(d0, d1 + d2, d3)` (left as scalar loops by MLIR's vectoriser; kept
+        for benchmarks/patches.py)."""
+        n, h, w, c = shape
+        ph, pw = pad
+        hp, wp = h + 2 * ph, w + 2 * pw
+        src = x
+        if ph or pw:
+            src = self.new("pad")
+            self.emit(f"{src} = tensor.pad {x} low[0, {ph}, {pw}, 0] high[0, {ph}, {pw}, 0] {{")
+            self.emit("^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
+            self.emit("  tensor.yield %zero : f32")
+            self.emit(f"}} : {_t(shape)} to {_t((n, hp, wp, c))}")
+        p3, e, out = self.new("p3"), self.new("ec"), self.new("col")
+        self.emit(
+            f"{p3} = tensor.collapse_shape {src} [[0, 1], [2], [3]] : {_t((n, hp, wp, c))} into {_t((hp, wp, c))}"
+        )
+        self.emit(f"{e} = tensor.empty() : {_t(out_shape)}")
+        if kdims == 1:
+            in_map, rank = "(d0, d1 + d2, d3)", 4
+        else:
+            iy = f"d0 * {stride} + d2" if stride != 1 else "d0 + d2"
+            ix = f"d1 * {stride} + d3" if stride != 1 else "d1 + d3"
+            in_map, rank = f"({iy}, {ix}, d4)", 5
+        dims = ", ".join(f"d{i}" for i in range(rank))
+        par = ", ".join(['"parallel"'] * rank)
+        self.emit(
+            f"{out} = linalg.generic {{indexing_maps = [affine_map<({dims}) -> {in_map}>, affine_map<({dims}) -> ({dims})>], "
+            f"iterator_types = [{par}]}} ins({p3} : {_t((hp, wp, c))}) outs({e} : {_t(out_shape)}) {{"
+        )
+        self.emit("^bb0(%a: f32, %o: f32):")
+        self.emit("  linalg.yield %a : f32")
+        self.emit(f"}} -> {_t(out_shape)}")
         return out
 
     def conv_bias_act(
@@ -156,20 +192,8 @@ class Emitter:
         ph, pw = kh // 2, kw // 2
         oh, ow = (h + 2 * ph - kh) // stride + 1, (wd + 2 * pw - kw) // stride + 1
         out_shape = (n, oh, ow, f)
-        hp, wp = h + 2 * ph, wd + 2 * pw
-        src = x
-        gather = self.gather_im2col and n == 1
-        if (ph or pw) and not gather:
-            src = self.new("pad")
-            self.emit(f"{src} = tensor.pad {x} low[0, {ph}, {pw}, 0] high[0, {ph}, {pw}, 0] {{")
-            self.emit("^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
-            self.emit("  tensor.yield %zero : f32")
-            self.emit(f"}} : {_t(shape)} to {_t((n, hp, wp, c))}")
-        p3 = self.new("p3")
-        if not gather:
-            self.emit(
-                f"{p3} = tensor.collapse_shape {src} [[0, 1], [2], [3]] : {_t((n, hp, wp, c))} into {_t((hp, wp, c))}"
-            )
+        hp = h + 2 * ph
+        patches = self.im2col_gather if self.gather_im2col else self.im2col_copy
         m, k = oh * ow, kh * kw * c
         empty = self.new("e")
         self.emit(f"{empty} = tensor.empty() : {_t((m, f))}")
@@ -178,18 +202,8 @@ class Emitter:
         if stride == 1 and c >= 8:
             # T[y, x, j, c] = P[y, x + j, c]; conv = Σ_r T[r·OW : r·OW + OH·OW] @ W[r]
             tt, kk = _t((hp, ow, kw, c)), kw * c
-            et, tcol, tf = self.new("et"), self.new("tcol"), self.new("tf")
-            if gather:
-                tcol = self.im2col_gather(x, shape, (hp, ow, kw, c), 1, (ph, pw), kdims=1)
-            else:
-                self.emit(f"{et} = tensor.empty() : {tt}")
-                self.emit(
-                    f"{tcol} = linalg.generic {{indexing_maps = [affine_map<(d0, d1, d2, d3) -> (d0, d1 + d2, d3)>, "
-                    f"{MAP4}], iterator_types = {PAR4}}} ins({p3} : {_t((hp, wp, c))}) outs({et} : {tt}) {{"
-                )
-                self.emit("^bb0(%a: f32, %o: f32):")
-                self.emit("  linalg.yield %a : f32")
-                self.emit(f"}} -> {tt}")
+            tf = self.new("tf")
+            tcol = patches(x, shape, (hp, ow, kw, c), 1, (ph, pw), kdims=1)
             self.emit(f"{tf} = tensor.collapse_shape {tcol} [[0, 1], [2, 3]] : {tt} into {_t((hp * ow, kk))}")
             for r in range(kh):
                 sl, ws, nxt = self.new("sl"), self.new("ws"), self.new("mm")
@@ -208,22 +222,8 @@ class Emitter:
         else:
             # full im2col: col[y, x, i, j, c] = P[y·s + i, x·s + j, c] → [OH·OW, kh·kw·C] @ W
             colt = _t((oh, ow, kh, kw, c))
-            ec, col, col2, mm = self.new("ec"), self.new("col"), self.new("col2"), self.new("mm")
-            iy = f"d0 * {stride} + d2" if stride != 1 else "d0 + d2"
-            ix = f"d1 * {stride} + d3" if stride != 1 else "d1 + d3"
-            if gather:
-                col = self.im2col_gather(x, shape, (oh, ow, kh, kw, c), stride, (ph, pw), kdims=2)
-            else:
-                self.emit(f"{ec} = tensor.empty() : {colt}")
-                self.emit(
-                    f"{col} = linalg.generic {{indexing_maps = [affine_map<(d0, d1, d2, d3, d4) -> ({iy}, {ix}, d4)>, "
-                    f"affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>], iterator_types = "
-                    f'["parallel", "parallel", "parallel", "parallel", "parallel"]}} ins({p3} : {_t((hp, wp, c))}) '
-                    f"outs({ec} : {colt}) {{"
-                )
-                self.emit("^bb0(%a: f32, %o: f32):")
-                self.emit("  linalg.yield %a : f32")
-                self.emit(f"}} -> {colt}")
+            col2, mm = self.new("col2"), self.new("mm")
+            col = patches(x, shape, (oh, ow, kh, kw, c), stride, (ph, pw), kdims=2)
             self.emit(f"{col2} = tensor.collapse_shape {col} [[0, 1], [2, 3, 4]] : {colt} into {_t((m, k))}")
             self.emit(
                 f"{mm} = linalg.matmul ins({col2}, {w} : {_t((m, k))}, {_t((k, f))}) "
