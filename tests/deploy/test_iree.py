@@ -126,9 +126,8 @@ def test_every_dispatch_is_vectorised_including_the_convolution_patches(tiny_ckp
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     llvm_ir = "\n".join(p.read_text() for p in dump.glob("*.optimized.ll"))
-    functions = re.findall(r"^define [^@]*@(forward_dispatch_\w+)\(.*?^}", llvm_ir, re.S | re.M)
-    bodies = dict(zip(functions, re.findall(r"^define [^@]*@forward_dispatch_\w+\(.*?^}", llvm_ir, re.S | re.M)))
-    patches = [f for f in functions if re.search(r"_(\d+x){3,4}\d+_f32$", f) and "matmul" not in f]
+    bodies = {m[1]: m[0] for m in re.finditer(r"^define [^@]*@(forward_dispatch_\w+)\(.*?^}", llvm_ir, re.S | re.M)}
+    patches = [f for f in bodies if re.search(r"_(\d+x){3,4}\d+_f32$", f) and "matmul" not in f]
     assert len(bodies) >= 20 and len(patches) >= 5, sorted(bodies)  # the stem, 3 stages, 2 strided convolutions
     scalar = [f for f, body in bodies.items() if not re.search(r"(load|store) <\d+ x float>", body)]
     assert scalar == []
