@@ -183,7 +183,7 @@ class StatsTable:
                 got = (m.running_mean.double(), m.running_var.double())
             means.append(got[0])
             variances.append(got[1])
-        return BNStats(torch.cat(means).float().numpy(), torch.cat(variances).float().numpy())
+        return BNStats(torch.cat(means).float().cpu().numpy(), torch.cat(variances).float().cpu().numpy())
 
     def applier(self, model: nn.Module):
         """An `enter(prefix)` for `walk_configs` that loads each prefix's statistics into `model`."""
@@ -208,10 +208,11 @@ def reestimate_table(
     from explorer.evaluators.accuracy import walk_configs
 
     model = copy.deepcopy(model).eval()
+    device = next(model.parameters()).device
     dummy = torch.zeros(len(images), dtype=torch.long)
     with _recording(model) as rec:
         for xb, _ in iterate_batches(images, dummy, batch_size, mean=mean, std=std):
-            walk_configs(model, xb, configs, enter=rec.set_key)
+            walk_configs(model, xb.to(device), configs, enter=rec.set_key)
     return StatsTable(model, rec.sums)
 
 

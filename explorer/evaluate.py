@@ -23,8 +23,9 @@ def predict(
     was_training = model.training
     model.eval()
     dummy = torch.zeros(len(x), dtype=torch.long)
+    device = next(model.parameters()).device
     preds = [
-        model(xb, skip).argmax(1)
+        model(xb.to(device), skip).argmax(1).cpu()
         for xb, _ in iterate_batches(x, dummy, batch_size, mean=mean, std=std, channels_last=channels_last)
     ]
     model.train(was_training)

@@ -9,6 +9,17 @@ by 1/p_l; at inference nothing is scaled. The full-depth model is therefore the 
 and skipping a block at inference just leaves out its residual, exactly as a drop did in training.
 (Huang et al. instead scale by p_l at test time; the two are equivalent in expectation.)
 
+Recipe options beyond the paper's (the study behind them is in docs/benchmarks.md):
+- `sd_scope="gated"` drops only the blocks a skip vector can switch off (the first block of
+  each stage always runs at inference, so dropping it in training teaches nothing we use);
+- `rule="distill"`: in-place self-distillation (slimmable networks, Yu et al. 2019; Adaptive
+  Depth Networks, NeurIPS 2024): per batch the full network learns from the labels and one
+  Stochastic-Depth-sampled sub-network learns from the full network's soft output;
+- `rule="sandwich"`: as distill, plus the network with every gated block skipped (the smallest
+  configuration) learns from the full network too.
+With distill and sandwich a sub-network runs exactly as it will at inference (no 1/p_l scaling):
+its target is the full network's output, not the expectation over drops.
+
 Resume: training state (weights, SGD momentum, RNG state, progress) is written after every
 epoch and every `save_every_s` seconds inside an epoch, atomically, in safetensors + JSON.
 Every random draw of an epoch comes from one generator seeded by (seed, epoch), so a resumed
@@ -50,6 +61,11 @@ STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
 # The step schedule as (fraction of epochs from which it applies, learning-rate factor).
 STEP_SCHEDULE = ((0.0, 1.0), (0.5, 0.1), (0.85, 0.001))
+SCHEDULES = ("step", "cosine", "onecycle")
+ONECYCLE_WARMUP = 0.15  # fraction of iterations of linear warm-up from lr/25 to lr
+RULES = ("sd", "distill", "sandwich")
+# Values of fields added after 0.1 that runs saved before them were trained with (for --resume).
+LEGACY_FIELDS = {"sd_scope": "all", "rule": "sd"}
 
 
 @dataclass
@@ -74,14 +90,22 @@ class TrainConfig:
     crop_padding: int = 4
     flip: bool = True
     channels_last: bool = True
+    sd_scope: str = "all"
+    rule: str = "sd"
 
     def validate(self) -> None:
         if self.epochs < 1:
             raise TrainingError(f"--epochs must be at least 1, got {self.epochs}")
         if not 0.0 < self.sd_pl <= 1.0:
             raise TrainingError(f"--sd-pl must be in (0, 1], got {self.sd_pl} (1 = standard training)")
-        if self.schedule not in ("step", "cosine"):
-            raise TrainingError(f"--schedule must be 'step' or 'cosine', got {self.schedule!r}")
+        if self.schedule not in SCHEDULES:
+            raise TrainingError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.sd_scope not in ("all", "gated"):
+            raise TrainingError(f"--sd-scope must be 'all' or 'gated', got {self.sd_scope!r}")
+        if self.rule not in RULES:
+            raise TrainingError(f"--rule must be one of {', '.join(RULES)}, got {self.rule!r}")
+        if self.rule != "sd" and self.sd_mode != "batch":
+            raise TrainingError(f"--rule {self.rule} samples one sub-network per batch: use --sd-mode batch")
         if self.sd_mode not in ("batch", "sample"):
             raise TrainingError(f"--sd-mode must be 'batch' or 'sample', got {self.sd_mode!r}")
         if self.batch_size < 2:
@@ -93,11 +117,26 @@ def survival_probabilities(num_blocks: int, p_last: float) -> list[float]:
     return [1.0 - (block / num_blocks) * (1.0 - p_last) for block in range(1, num_blocks + 1)]
 
 
+def scoped_survival(model: nn.Module, cfg: TrainConfig) -> list[float]:
+    """Survival probability of every block; with `sd_scope="gated"` ungated blocks always run."""
+    survival = survival_probabilities(model.num_blocks, cfg.sd_pl)
+    if cfg.sd_scope == "gated":
+        survival = [p if gate >= 0 else 1.0 for p, gate in zip(survival, model.gate_of_block)]
+    return survival
+
+
 def learning_rate(cfg: TrainConfig, epoch: int, progress_in_epoch: float = 0.0) -> float:
-    """Learning rate at `epoch` (0-based): step schedule per epoch, or cosine per iteration."""
+    """Learning rate at `epoch` (0-based): step schedule per epoch; cosine or one-cycle per iteration.
+
+    One-cycle: linear warm-up from lr/25 to lr over the first 15% of iterations, then cosine to 0.
+    """
+    t = (epoch + progress_in_epoch) / cfg.epochs
     if cfg.schedule == "cosine":
-        t = (epoch + progress_in_epoch) / cfg.epochs
         return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * t))
+    if cfg.schedule == "onecycle":
+        if t < ONECYCLE_WARMUP:
+            return cfg.lr * (0.04 + 0.96 * t / ONECYCLE_WARMUP)
+        return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * (t - ONECYCLE_WARMUP) / (1.0 - ONECYCLE_WARMUP)))
     frac = epoch / cfg.epochs
     factor = [f for start, f in STEP_SCHEDULE if frac >= start - 1e-12][-1]
     return cfg.lr * factor
@@ -116,7 +155,7 @@ def sd_forward(
         if p >= 1.0:
             x = block(x)
         elif per_sample:
-            keep = (torch.rand(x.shape[0], 1, 1, 1, generator=generator) < p).to(x.dtype)
+            keep = (torch.rand(x.shape[0], 1, 1, 1, generator=generator) < p).to(x.device, x.dtype)
             x = F.relu(block.shortcut(x) + block.residual(x) * (keep / p))
         elif float(torch.rand((), generator=generator)) < p:
             x = F.relu(block.shortcut(x) + block.residual(x) * (1.0 / p))
@@ -124,6 +163,51 @@ def sd_forward(
             # dropped for this mini-batch: the block is its shortcut (input is post-ReLU, so relu is a no-op)
             x = block.shortcut(x)
     return model.head(x)
+
+
+def sample_keep(survival: list[float], generator: torch.Generator) -> list[bool]:
+    """Which blocks a Stochastic-Depth draw keeps for one mini-batch (one draw per block with p < 1)."""
+    return [p >= 1.0 or float(torch.rand((), generator=generator)) < p for p in survival]
+
+
+def subnet_forward(model: nn.Module, x: torch.Tensor, keep: list[bool]) -> torch.Tensor:
+    """Forward pass of the sub-network that runs the kept blocks, unscaled: as at inference."""
+    x = model.stem(x)
+    for block, kept in zip(model.blocks, keep):
+        if kept:
+            x = block(x)
+    return model.head(x)
+
+
+def step_loss(
+    model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig, survival: list[float], gen
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss of one training step under `cfg.rule`, and the logits it scores training accuracy with."""
+    if cfg.rule == "sd":
+        logits = sd_forward(model, xb, survival, gen, per_sample=cfg.sd_mode == "sample")
+        return F.cross_entropy(logits, yb), logits
+    logits = model(xb)  # the full network, the teacher
+    loss = F.cross_entropy(logits, yb)
+    soft = logits.detach().softmax(1)
+    students = [sample_keep(survival, gen)]
+    if cfg.rule == "sandwich":
+        students.insert(0, [gate < 0 for gate in model.gate_of_block])  # every gated block skipped
+    for keep in students:
+        loss = loss + F.cross_entropy(subnet_forward(model, xb, keep), soft)
+    return loss, logits
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` is cuda when PyTorch sees a GPU, else cpu; an unavailable device is a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise TrainingError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"--device {device}: PyTorch sees no CUDA GPU here; use --device cpu")
+    return dev
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -183,6 +267,32 @@ class _Interrupted(Exception):
     pass
 
 
+class _Running:
+    """Loss and correct counts summed where the step runs, moved into `stats` every `every` steps:
+    reading them each step would make the host wait for a GPU after every batch."""
+
+    def __init__(self, stats: dict, device: torch.device):
+        self.stats = stats
+        self.every = 1 if device.type == "cpu" else 50
+        self.loss = torch.zeros((), dtype=torch.float64, device=device)
+        self.correct = torch.zeros((), dtype=torch.long, device=device)
+        self.seen = 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss += loss.detach() * len(y)
+        self.correct += (logits.argmax(1) == y).sum()
+        self.seen += len(y)
+
+    def flush(self) -> None:
+        if self.seen:
+            self.stats["loss_sum"] += float(self.loss)
+            self.stats["correct"] += int(self.correct)
+            self.stats["seen"] += self.seen
+            self.loss.zero_()
+            self.correct.zero_()
+            self.seen = 0
+
+
 def train(
     cfg: TrainConfig,
     out_dir: str | Path,
@@ -194,6 +304,7 @@ def train(
     console: Console | None = None,
     data: DataSplits | None = None,
     bn_recal: int = 2000,
+    device: str = "cpu",
 ) -> Path:
     """Train per `cfg` into `out_dir` (a checkpoint directory); returns it.
 
@@ -201,6 +312,7 @@ def train(
     discards whatever is there. Ctrl-C or SIGTERM save the state before stopping. `bn_recal`:
     re-estimate the full-depth BatchNorm statistics on that many training images at the end
     (0: keep the statistics accumulated during training); accuracy before and after is recorded.
+    `device`: where the steps run (cpu, cuda, cuda:N or auto); the checkpoint is the same either way.
     """
     cfg.validate()
     console = console or Console()
@@ -231,15 +343,20 @@ def train(
         )
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, in_channels=data.in_channels, num_classes=data.num_classes)
+    dev = resolve_device(device)
+    model = model.to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     opt = _optimizer(model, cfg)
-    survival = survival_probabilities(model.num_blocks, cfg.sd_pl)
+    survival = scoped_survival(model, cfg)
 
     start_epoch, start_batch, history, stats, elapsed, saved_rng = 0, 0, [], None, 0.0, None
     if has_state and resume:
         state, saved_rng = _load_state(out, model, opt)
         saved_cfg = state["config"]
+        saved_cfg = {**LEGACY_FIELDS, **saved_cfg}
         diff = [f.name for f in fields(cfg) if saved_cfg.get(f.name) != getattr(cfg, f.name)]
         if diff:
             raise TrainingError(
@@ -257,7 +374,7 @@ def train(
         raise _Interrupted()
 
     old_handler = signal.signal(signal.SIGTERM, on_signal)
-    epoch, batch, gen = start_epoch, start_batch, None
+    epoch, batch, gen, running = start_epoch, start_batch, None, None
     t_mark = time.perf_counter()
     last_save = t_mark
     columns = (
@@ -287,33 +404,36 @@ def train(
                     channels_last=cfg.channels_last, drop_last=True, start=start_batch,
                 )  # fmt: skip
                 t_epoch = time.perf_counter()
+                running = _Running(stats, dev)
                 for xb, yb in batches:
+                    xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
                     lr = learning_rate(cfg, epoch, batch / steps)
                     for group in opt.param_groups:
                         group["lr"] = lr
-                    logits = sd_forward(model, xb, survival, gen, per_sample=cfg.sd_mode == "sample")
-                    loss = F.cross_entropy(logits, yb)
+                    loss, logits = step_loss(model, xb, yb, cfg, survival, gen)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                     batch += 1
-                    stats["loss_sum"] += loss.item() * len(yb)
-                    stats["correct"] += int((logits.argmax(1) == yb).sum())
-                    stats["seen"] += len(yb)
+                    running.add(loss, logits, yb)
                     now = time.perf_counter()
                     stats["time_s"] += now - t_epoch
                     elapsed += now - t_epoch
                     t_epoch = now
-                    progress.update(
-                        task,
-                        completed=batch,
-                        info=f"loss {stats['loss_sum'] / stats['seen']:.3f} "
-                        f"acc {100 * stats['correct'] / stats['seen']:.1f}% "
-                        f"{stats['seen'] / max(stats['time_s'], 1e-9):.0f} img/s lr {lr:.4g}",
-                    )
+                    if batch % running.every == 0 or batch == steps:
+                        running.flush()
+                        progress.update(
+                            task,
+                            completed=batch,
+                            info=f"loss {stats['loss_sum'] / stats['seen']:.3f} "
+                            f"acc {100 * stats['correct'] / stats['seen']:.1f}% "
+                            f"{stats['seen'] / max(stats['time_s'], 1e-9):.0f} img/s lr {lr:.4g}",
+                        )
                     if now - last_save > save_every_s and batch < steps:
+                        running.flush()
                         _save_state(out, model, opt, cfg, epoch, batch, gen, history, stats, elapsed)
                         last_save = now
+                running.flush()
                 progress.remove_task(task)
                 val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
                 record = {
@@ -335,6 +455,8 @@ def train(
                 _save_state(out, model, opt, cfg, epoch + 1, 0, gen, history, stats, elapsed)
                 last_save = time.perf_counter()
     except (KeyboardInterrupt, _Interrupted):
+        if running is not None and stats is not None:
+            running.flush()
         if gen is not None and batch > 0 and stats is not None:
             _save_state(out, model, opt, cfg, epoch, batch, gen, history, stats, elapsed)
         raise TrainingError(
@@ -367,6 +489,7 @@ def train(
             **asdict(cfg),
             "method": "stochastic-depth" if cfg.sd_pl < 1 else "standard",
             "survival": [round(p, 6) for p in survival],
+            "device": str(dev),
             "scaling": "inverse: kept residuals scaled by 1/p_l in training; no scaling at inference",
             "wall_time_s": round(elapsed, 1),
             "throughput_img_s": round(seen / max(elapsed, 1e-9), 1),
@@ -377,7 +500,7 @@ def train(
         "bn_recalibration": recal_info,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    save_checkpoint(out, model.to(memory_format=torch.contiguous_format), meta)
+    save_checkpoint(out, model.to("cpu", memory_format=torch.contiguous_format), meta)
     (out / STATE_TENSORS).unlink(missing_ok=True)
     (out / STATE_JSON).unlink(missing_ok=True)
     load_checkpoint(out)  # the file we wrote must load: fail here, not in a later command

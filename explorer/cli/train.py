@@ -27,8 +27,22 @@ def train_cmd(
         0.1, "--lr", help="Initial learning rate (SGD, momentum 0.9, weight decay 1e-4; SkipNet: default 0.01)."
     ),
     schedule: str = typer.Option(
-        "step", "--schedule", help="step: lr, lr/10 from 50%, lr/1000 from 85% of the epochs; cosine: per iteration."
+        "step",
+        "--schedule",
+        help="step: lr, lr/10 from 50%, lr/1000 from 85% of the epochs; cosine: per iteration; "
+        "onecycle: linear warm-up from lr/25 over 15% of the iterations, then cosine to 0.",
     ),
+    sd_scope: str = typer.Option(
+        "all", "--sd-scope", help="Blocks Stochastic Depth drops: all, or gated (only those a skip vector can skip)."
+    ),
+    rule: str = typer.Option(
+        "sd",
+        "--rule",
+        help="Training step. sd: one Stochastic-Depth sample per batch (the paper); distill: the full network "
+        "learns from the labels and one sampled sub-network from its soft output; sandwich: distill plus the "
+        "network with every gated block skipped.",
+    ),
+    device: str = typer.Option("cpu", "--device", help="Where the steps run: cpu, cuda, cuda:N or auto."),
     sd_pl: float = typer.Option(
         0.5, "--sd-pl", help="Stochastic Depth survival probability of the last block p_L; 1 = standard training."
     ),
@@ -86,9 +100,12 @@ def train_cmd(
         arch=arch, dataset=dataset, epochs=epochs or 30, batch_size=batch_size, lr=lr, schedule=schedule,
         sd_pl=sd_pl, sd_mode=sd_mode, seed=seed, val_size=val_size, split_seed=split_seed,
         limit_train=limit_train, augment=augment, crop_padding=crop_padding, flip=augment,
-        channels_last=channels_last,
+        channels_last=channels_last, sd_scope=sd_scope, rule=rule,
     )  # fmt: skip
-    train(cfg, out, data_dir=data_dir, resume=resume, force=force, save_every_s=save_every, bn_recal=bn_recal)
+    train(
+        cfg, out, data_dir=data_dir, resume=resume, force=force, save_every_s=save_every, bn_recal=bn_recal,
+        device=device,
+    )  # fmt: skip
 
 
 @app.command("recalibrate")
