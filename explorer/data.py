@@ -18,6 +18,8 @@ import os
 import pickle
 import tarfile
 import urllib.request
+import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 from explorer.errors import DataError
 
 DEFAULT_VAL_SIZE = 5000
+MAX_DEFAULT_VAL_SIZE = 5000
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -38,15 +41,43 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "skip-explorer" / "data"
 
 
+class DataWarning(UserWarning):
+    """Data that loads but is likely not what the user meant (the CLI prints it as one line)."""
+
+
+def default_crop_padding(image_size: tuple[int, int]) -> int:
+    """Zero padding of the random-crop augmentation for images of `image_size` (H, W): 1/8 of
+    the smaller side, rounded down (32 → 4, the CIFAR recipe; 28 → 3; 8 → 1; under 8 → 0)."""
+    h, w = image_size
+    if h < 1 or w < 1:
+        raise DataError(f"image size {h}×{w} must be positive")
+    return min(h, w) // 8
+
+
+def default_val_size(n_train: int) -> int:
+    """Validation images carved from a training part of `n_train`: 10%, at least 1, at most 5,000."""
+    return max(1, min(MAX_DEFAULT_VAL_SIZE, n_train // 10))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class RawData:
-    """A data set as read from disk: uint8 N×H×W×C images, int64 labels, class names."""
+    """A data set as read from disk: uint8 N×H×W×C images, int64 labels, class names, and
+    where a user's own file came from (`{"path", "sha256"}`, npz only)."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
     test_x: torch.Tensor | None
     test_y: torch.Tensor | None
     classes: list[str]
+    source: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +85,8 @@ class DataSplits:
     """Train / validation / test splits of one data set, with the training normalisation.
 
     `mean` and `std` are per channel, in units of pixel/255 (fractions), computed on the
-    training part only (after the validation split was carved out).
+    training part only (after the validation split was carved out). `source` names a user's own
+    file (absolute path and sha256, npz only), so later commands can find the same data again.
     """
 
     name: str
@@ -69,6 +101,7 @@ class DataSplits:
     std: tuple[float, ...]
     val_size: int
     split_seed: int
+    source: dict | None = None
 
     @property
     def in_channels(self) -> int:
@@ -101,6 +134,7 @@ class DataSplits:
             "split_seed": self.split_seed,
             "train_size": int(len(self.train_y)),
             "test_size": int(len(self.test_y)),
+            **({"source": dict(self.source)} if self.source else {}),
         }
 
 
@@ -167,7 +201,81 @@ def load_dataset(
         std=std,
         val_size=val_size,
         split_seed=split_seed,
+        source=raw.source,
     )
+
+
+def recorded_npz(dataset: dict, where: str | Path) -> Path:
+    """The npz file a checkpoint was trained on (`dataset` is its metadata's data set), if it is
+    still at the recorded path with the recorded sha256; else one error telling what to pass."""
+    source = dataset.get("source") or {}
+    if "path" not in source or "sha256" not in source:
+        raise DataError(
+            f"checkpoint {where} was trained on an npz file whose path was not recorded (made by an older "
+            "skip-explorer): pass --data-dir pointing at that .npz file"
+        )
+    path = Path(source["path"])
+    if not path.is_file():
+        raise DataError(
+            f"checkpoint {where} was trained on {path}, which is no longer there: pass --data-dir pointing "
+            "at that .npz file where it is now"
+        )
+    got = sha256_file(path)
+    if got != source["sha256"]:
+        raise DataError(
+            f"{path} has changed since checkpoint {where} was trained on it (sha256 {got[:12]}…, recorded "
+            f"{source['sha256'][:12]}…): its validation and test splits are no longer the ones held out in "
+            "training; restore the file, or pass --data-dir pointing at the data it was trained on"
+        )
+    return path
+
+
+def check_data_fits(data: DataSplits, meta: dict, where: str | Path) -> None:
+    """One error when `data` is not what the checkpoint with metadata `meta` takes: another number
+    of channels or classes, or another image size (a size is only compared where it was recorded)."""
+    expected, found = [], []
+    if data.in_channels != meta["in_channels"]:
+        expected.append(f"{meta['in_channels']}-channel images")
+        found.append(f"{data.in_channels}-channel images")
+    recorded = meta.get("dataset", {}).get("image_size")
+    if recorded is not None and tuple(int(v) for v in recorded) != data.image_size:
+        expected.append("{}×{} images".format(*recorded))
+        found.append("{}×{} images".format(*data.image_size))
+    if data.num_classes != meta["num_classes"]:
+        expected.append(f"{meta['num_classes']} classes")
+        found.append(f"{data.num_classes} classes")
+    if expected:
+        origin = f" ({data.source['path']})" if data.source else ""
+        raise DataError(
+            f"checkpoint {where} expects {', '.join(expected)}, but data set {data.name}{origin} here has "
+            f"{', '.join(found)}: pass the --data-dir of the data set it was trained on"
+        )
+
+
+def load_checkpoint_data(meta: dict, data_dir: str | Path | None, where: str | Path) -> DataSplits:
+    """The data set a checkpoint (metadata `meta`, at `where`) was trained on, split exactly as in
+    training, and checked to fit the model (channels, classes, image size).
+
+    Without `data_dir`, an npz data set is read from the path recorded at training time if its
+    sha256 still matches. With `data_dir` pointing at another npz file than the recorded one, a
+    DataWarning says that its splits are not the ones of training.
+    """
+    ds = meta["dataset"]
+    if data_dir is None and ds["name"] == "npz":
+        data_dir = recorded_npz(ds, where)
+    data = load_dataset(
+        ds["name"], data_dir, val_size=ds.get("val_size", DEFAULT_VAL_SIZE), split_seed=ds.get("split_seed", 0)
+    )
+    check_data_fits(data, meta, where)
+    recorded = (ds.get("source") or {}).get("sha256")
+    if recorded and data.source and data.source["sha256"] != recorded:
+        warnings.warn(
+            f"{data.source['path']} is not the file checkpoint {where} was trained on (sha256 differs): "
+            "its validation split may hold training images, so accuracy on it can be too high",
+            DataWarning,
+            stacklevel=2,
+        )
+    return data
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -436,6 +544,8 @@ class CifarSpec:
     py_meta: str
     py_label_key: str
     py_names_key: str
+    num_classes: int
+    bin_coarse_classes: int = 0  # CIFAR-100 binary records: coarse label (0…19) before the fine one
 
 
 CIFAR10 = CifarSpec(
@@ -455,6 +565,7 @@ CIFAR10 = CifarSpec(
     py_meta="batches.meta",
     py_label_key="labels",
     py_names_key="label_names",
+    num_classes=10,
 )
 CIFAR100 = CifarSpec(
     name="cifar100",
@@ -473,6 +584,8 @@ CIFAR100 = CifarSpec(
     py_meta="meta",
     py_label_key="fine_labels",
     py_names_key="fine_label_names",
+    num_classes=100,
+    bin_coarse_classes=20,
 )
 
 
@@ -524,19 +637,50 @@ def parse_cifar_binary(data: bytes, label_bytes: int, where: str) -> tuple[torch
     if len(data) == 0 or len(data) % record:
         raise DataError(
             f"{where} has {len(data)} bytes, not a whole number of {record}-byte records: "
-            "the file is truncated or corrupt; re-download it"
+            "the file is truncated or corrupt; copy or download it again"
         )
     rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, record)
     labels = torch.from_numpy(rows[:, label_bytes - 1].astype(np.int64))
     return _cifar_images(rows[:, label_bytes:], where), labels
 
 
+def _check_labels(y: torch.Tensor, n_classes: int, what: str, where: str, spec: CifarSpec) -> None:
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise DataError(
+            f"{where}: {what} must be 0…{n_classes - 1}, found {int(y.min())}…{int(y.max())}: the file is "
+            f"corrupt or not {spec.name}; use the npz data set for data with other classes"
+        )
+
+
 class _Source:
-    """Files of one CIFAR version, read from an unpacked folder or straight out of the archive."""
+    """Files of one CIFAR version, read from an unpacked folder or straight out of the archive.
+
+    An archive is decompressed in memory in one pass (so a truncated or corrupt gzip stream fails
+    its length or CRC check before anything is used) and its members are read without extracting.
+    """
 
     def __init__(self, folder: Path | None = None, archive: Path | None = None, inner: str = ""):
         self.folder, self.archive, self.inner = folder, archive, inner
-        self._tar = None
+        self._tar: tarfile.TarFile | None = None
+        self._members: dict[str, tarfile.TarInfo] = {}
+
+    def _open(self) -> tarfile.TarFile:
+        if self._tar is None:
+            with open(self.archive, "rb") as f:
+                gz = f.read(2) == b"\x1f\x8b"
+            if gz:
+                with gzip.open(self.archive, "rb") as f:
+                    blob = f.read()  # reads to the end: checks the gzip length and CRC
+            else:
+                blob = self.archive.read_bytes()
+            self._tar = tarfile.open(fileobj=io.BytesIO(blob), mode="r:")
+            for member in self._tar:
+                if member.isfile():
+                    name = member.name
+                    while name.startswith("./"):
+                        name = name[2:]
+                    self._members[name] = member
+        return self._tar
 
     def read(self, name: str) -> bytes:
         if self.folder is not None:
@@ -545,44 +689,40 @@ class _Source:
                 raise DataError(f"{path} is missing: the folder is incomplete; re-extract the archive")
             return path.read_bytes()
         try:
-            if self._tar is None:
-                self._tar = tarfile.open(self.archive, "r:*")
-            member = self._tar.extractfile(f"{self.inner}/{name}")
+            tar = self._open()
+            member = self._members.get(f"{self.inner}/{name}")
             if member is None:
-                raise KeyError(name)
-            return member.read()
-        except KeyError:
-            raise DataError(f"{self.archive} lacks {self.inner}/{name}: not the official archive") from None
-        except (OSError, EOFError, tarfile.TarError) as e:
-            raise DataError(f"cannot read {self.archive} ({e}): truncated or corrupt; re-download it") from None
+                raise DataError(
+                    f"{self.archive} lacks {self.inner}/{name}: the archive is truncated, or not in the official "
+                    f"layout (a folder {self.inner}/ holding the batch files)"
+                )
+            return tar.extractfile(member).read()
+        except (OSError, EOFError, zlib.error, tarfile.TarError) as e:
+            raise DataError(
+                f"cannot read {self.archive} ({e}): the archive is truncated or corrupt; copy or download it again"
+            ) from None
 
     def where(self, name: str) -> str:
         return str(self.folder / name) if self.folder else f"{self.archive}:{self.inner}/{name}"
 
 
 def _find_cifar(spec: CifarSpec, data_dir: Path | None, allow_download: bool) -> tuple[str, _Source]:
-    folders = [data_dir] if data_dir is not None else [cache_dir()]
-    for base in folders:
-        if (base / spec.bin_folder).is_dir():
-            return "bin", _Source(folder=base / spec.bin_folder)
-        if (base / spec.py_folder).is_dir():
-            return "py", _Source(folder=base / spec.py_folder)
-        for kind, archive, md5, inner in (
-            ("bin", spec.bin_archive, spec.bin_md5, spec.bin_folder),
-            ("py", spec.py_archive, spec.py_md5, spec.py_folder),
-        ):
-            path = base / archive
-            if path.is_file():
-                if md5_of(path) != md5:
-                    raise DataError(
-                        f"{path} fails its md5 check (not the official archive or truncated); "
-                        "delete it and download it again"
-                    )
-                return kind, _Source(archive=path, inner=inner)
+    """An unpacked folder or an archive in `data_dir` (else the cache), else a download.
+
+    Only a download is checked against the official md5 (in `download`); a local archive or folder,
+    the official one or a user's own in the same layout, is validated by its content in `read_cifar`.
+    """
+    base = data_dir if data_dir is not None else cache_dir()
+    if (base / spec.bin_folder).is_dir():
+        return "bin", _Source(folder=base / spec.bin_folder)
+    if (base / spec.py_folder).is_dir():
+        return "py", _Source(folder=base / spec.py_folder)
+    for kind, archive, inner in (("bin", spec.bin_archive, spec.bin_folder), ("py", spec.py_archive, spec.py_folder)):
+        if (base / archive).is_file():
+            return kind, _Source(archive=base / archive, inner=inner)
     if data_dir is not None or not allow_download:
-        where = data_dir if data_dir is not None else cache_dir()
         raise DataError(
-            f"{spec.name} not found in {where}: put {spec.bin_archive} or {spec.py_archive} "
+            f"{spec.name} not found in {base}: put {spec.bin_archive} or {spec.py_archive} "
             f"(or their unpacked folders {spec.bin_folder}/ or {spec.py_folder}/) there"
         )
     path = download(CIFAR_URL + spec.bin_archive, cache_dir() / spec.bin_archive, spec.bin_md5)
@@ -590,32 +730,66 @@ def _find_cifar(spec: CifarSpec, data_dir: Path | None, allow_download: bool) ->
 
 
 def read_cifar(spec: CifarSpec, data_dir: Path | None, allow_download: bool) -> RawData:
+    """Read and validate CIFAR by content: whole records or N×3072 uint8 rows, as many labels as
+    images, labels in the class range, non-empty batches, and exactly `spec.num_classes` names."""
     kind, src = _find_cifar(spec, data_dir, allow_download)
     if kind == "bin":
-        parts = [parse_cifar_binary(src.read(n), spec.bin_label_bytes, src.where(n)) for n in spec.bin_train]
-        test_x, test_y = parse_cifar_binary(src.read(spec.bin_test), spec.bin_label_bytes, src.where(spec.bin_test))
-        classes = [c.strip() for c in src.read(spec.bin_names).decode().splitlines() if c.strip()]
+
+        def batch(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+            data = src.read(name)
+            x, y = parse_cifar_binary(data, spec.bin_label_bytes, src.where(name))
+            if spec.bin_coarse_classes:
+                coarse = torch.from_numpy(np.frombuffer(data, dtype=np.uint8)[:: spec.bin_label_bytes + 3072].copy())
+                _check_labels(coarse.long(), spec.bin_coarse_classes, "coarse labels", src.where(name), spec)
+            return x, y
+
+        parts = [batch(n) for n in spec.bin_train]
+        test_x, test_y = batch(spec.bin_test)
+        try:
+            names_text = src.read(spec.bin_names).decode()
+        except UnicodeDecodeError:
+            raise DataError(f"{src.where(spec.bin_names)} is not a text file of class names") from None
+        classes = [c.strip() for c in names_text.splitlines() if c.strip()]
+        names_where = src.where(spec.bin_names)
     else:
 
         def batch(name: str) -> tuple[torch.Tensor, torch.Tensor]:
-            d = read_cifar_pickle(src.read(name), src.where(name))
+            where = src.where(name)
+            d = read_cifar_pickle(src.read(name), where)
             if "data" not in d or spec.py_label_key not in d:
-                raise DataError(f"{src.where(name)} lacks 'data' or '{spec.py_label_key}'")
-            x = _cifar_images(np.asarray(d["data"], dtype=np.uint8), src.where(name))
-            y = torch.tensor(list(d[spec.py_label_key]), dtype=torch.int64)
+                raise DataError(f"{where} lacks 'data' or '{spec.py_label_key}'")
+            rows = d["data"]
+            if not isinstance(rows, np.ndarray) or rows.dtype != np.uint8:
+                got = f"{rows.dtype} array" if isinstance(rows, np.ndarray) else type(rows).__name__
+                raise DataError(f"{where}: 'data' must be a uint8 N×3072 array, got {got}")
+            x = _cifar_images(rows, where)
+            labels = np.asarray(d[spec.py_label_key])
+            if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+                raise DataError(f"{where}: '{spec.py_label_key}' must be a list of integer labels")
+            y = torch.from_numpy(labels.astype(np.int64))
             if len(x) != len(y):
-                raise DataError(f"{src.where(name)}: {len(x)} images but {len(y)} labels")
+                raise DataError(f"{where}: {len(x)} images but {len(y)} labels")
             return x, y
 
         parts = [batch(n) for n in spec.py_train]
         test_x, test_y = batch(spec.py_test)
         meta = read_cifar_pickle(src.read(spec.py_meta), src.where(spec.py_meta))
         classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta.get(spec.py_names_key, [])]
+        names_where = f"{src.where(spec.py_meta)} ('{spec.py_names_key}')"
+    names = list(spec.bin_train if kind == "bin" else spec.py_train) + [
+        spec.bin_test if kind == "bin" else spec.py_test
+    ]
+    for name, (_, y) in zip(names, parts + [(test_x, test_y)]):
+        if len(y) == 0:
+            raise DataError(f"{src.where(name)} holds no images: the file is truncated or corrupt")
+        _check_labels(y, spec.num_classes, "labels", src.where(name), spec)
+    if len(classes) != spec.num_classes:
+        raise DataError(
+            f"{names_where} names {len(classes)} classes; {spec.name} has {spec.num_classes}: the file is "
+            "corrupt or not of this data set; use the npz data set for data with other classes"
+        )
     train_x = torch.cat([p[0] for p in parts])
     train_y = torch.cat([p[1] for p in parts])
-    n_classes = int(max(train_y.max(), test_y.max())) + 1
-    if len(classes) < n_classes:
-        raise DataError(f"{spec.name}: {len(classes)} class names for {n_classes} labels")
     return RawData(train_x, train_y, test_x, test_y, classes)
 
 
@@ -635,11 +809,24 @@ def read_cifar100(data_dir: Path | None, allow_download: bool = True) -> RawData
 # npz: a user's own data
 
 
+def looks_channels_first(shape: tuple[int, ...]) -> bool:
+    """Whether an N×A×B×C image array is likely N×C×H×W: a second axis of 1 or 3 with a larger last
+    axis, or a last axis larger than both others that is not a usual channel count (3 or 4)."""
+    _, a, b, c = shape
+    return (a in (1, 3) and c > a) or (c > a and c > b and c not in (3, 4))
+
+
 def _npz_images(arr: np.ndarray, key: str, path: Path) -> torch.Tensor:
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4 or arr.dtype != np.uint8:
         raise DataError(f"{path}: '{key}' must be uint8 N×H×W×C (or N×H×W), got {arr.dtype} {arr.shape}")
+    if looks_channels_first(arr.shape):
+        n, c, h, w = arr.shape
+        raise DataError(
+            f"{path}: '{key}' has shape {arr.shape}, which looks like N×C×H×W ({n} images of {c} channel(s), "
+            f"{h}×{w}); images must be N×H×W×C, channels last: save {key}=np.transpose({key}, (0, 2, 3, 1))"
+        )
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
@@ -685,4 +872,5 @@ def read_npz(data_dir: Path | None, allow_download: bool = True) -> RawData:
             raise DataError(f"{path}: {len(classes)} class names for {n_classes} labels")
     else:
         classes = [str(i) for i in range(n_classes)]
-    return RawData(x, y, test_x, test_y, classes)
+    source = {"path": str(path.resolve()), "sha256": sha256_file(path)}
+    return RawData(x, y, test_x, test_y, classes, source=source)

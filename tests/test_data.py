@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import io
@@ -220,30 +219,108 @@ def test_cifar_python_refuses_code_in_pickles(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
-def _tar(folder, sub, archive):
-    with tarfile.open(folder / archive, "w:gz") as tar:
-        tar.add(folder / sub, arcname=sub)
+def _tar(folder, sub, archive, arcname=None, mode="w:gz"):
+    """Pack folder/sub into folder/archive as `tar czf archive sub` does, and remove the folder."""
+    with tarfile.open(folder / archive, mode) as tar:
+        tar.add(folder / sub, arcname=arcname or sub)
     shutil.rmtree(folder / sub)
-    return D.md5_of(folder / archive)
+    return folder / archive
 
 
-def test_cifar_archives_are_read_without_extracting(tmp_path):
-    truth = make_cifar10_bin(tmp_path)
-    md5 = _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz")
-    spec = dataclasses.replace(D.CIFAR10, bin_md5=md5)  # our generated archive, not the official one
-    _check(D.read_cifar(spec, tmp_path, False), truth)
-    assert not (tmp_path / "cifar-10-batches-bin").exists()
-
-    py_dir = tmp_path / "py"
-    truth = make_cifar_py(py_dir, "cifar100")
-    md5 = _tar(py_dir, "cifar-100-python", "cifar-100-python.tar.gz")
-    _check(D.read_cifar(dataclasses.replace(D.CIFAR100, py_md5=md5), py_dir, False), truth)
+OWN_ARCHIVES = [
+    ("cifar10", make_cifar10_bin, "cifar-10-batches-bin", "cifar-10-binary.tar.gz"),
+    ("cifar10", lambda f: make_cifar_py(f, "cifar10"), "cifar-10-batches-py", "cifar-10-python.tar.gz"),
+    ("cifar100", make_cifar100_bin, "cifar-100-binary", "cifar-100-binary.tar.gz"),
+    ("cifar100", lambda f: make_cifar_py(f, "cifar100"), "cifar-100-python", "cifar-100-python.tar.gz"),
+]
 
 
-def test_cifar_archive_with_wrong_md5_is_rejected(tmp_path):
+@pytest.mark.parametrize("kind,make,sub,archive", OWN_ARCHIVES, ids=[a[3] for a in OWN_ARCHIVES])
+def test_users_own_cifar_archive_is_read_by_content_without_the_official_md5(tmp_path, kind, make, sub, archive):
+    truth = make(tmp_path)
+    path = _tar(tmp_path, sub, archive)
+    assert D.md5_of(path) not in (D.CIFAR10.bin_md5, D.CIFAR10.py_md5, D.CIFAR100.bin_md5, D.CIFAR100.py_md5)
+    _check(D.DATASETS[kind](tmp_path, False), truth)
+    assert not (tmp_path / sub).exists()  # read without extracting
+
+
+def test_cifar_archive_packed_from_inside_its_parent_folder_is_read(tmp_path):
+    truth = make_cifar10_bin(tmp_path)  # `tar cf - -C parent ./cifar-10-batches-bin`, uncompressed
+    _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz", arcname="./cifar-10-batches-bin", mode="w")
+    _check(D.read_cifar10(tmp_path, False), truth)
+
+
+@pytest.mark.parametrize("kind,make,sub,archive", OWN_ARCHIVES, ids=[a[3] for a in OWN_ARCHIVES])
+def test_truncated_cifar_archive_is_one_clear_error(tmp_path, kind, make, sub, archive):
+    make(tmp_path)
+    path = _tar(tmp_path, sub, archive)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(DataError, match=f"cannot read .*{archive}.*truncated or corrupt"):
+        D.DATASETS[kind](tmp_path, False)
+
+
+def test_cifar_archive_with_a_flipped_byte_fails_its_gzip_check(tmp_path):
     make_cifar10_bin(tmp_path)
+    path = _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz")
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # random pixels are stored, not compressed: only the CRC can tell
+    path.write_bytes(bytes(blob))
+    with pytest.raises(DataError, match="cifar-10-binary.tar.gz.*truncated or corrupt"):
+        D.read_cifar10(tmp_path, False)
+
+
+def test_cifar_archive_without_a_batch_names_the_member(tmp_path):
+    make_cifar10_bin(tmp_path)
+    (tmp_path / "cifar-10-batches-bin" / "data_batch_4.bin").unlink()
     _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz")
-    with pytest.raises(DataError, match="cifar-10-binary.tar.gz fails its md5 check"):
+    with pytest.raises(DataError, match="lacks cifar-10-batches-bin/data_batch_4.bin.*official layout"):
+        D.read_cifar10(tmp_path, False)
+
+
+def test_cifar_labels_out_of_range_are_refused(tmp_path):
+    make_cifar10_bin(tmp_path)
+    victim = tmp_path / "cifar-10-batches-bin" / "data_batch_3.bin"
+    blob = bytearray(victim.read_bytes())
+    blob[3073] = 10  # the label byte of the second record
+    victim.write_bytes(bytes(blob))
+    _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz")
+    with pytest.raises(DataError, match=r"data_batch_3.bin: labels must be 0…9, found 0…10.*npz"):
+        D.read_cifar10(tmp_path, False)
+
+
+def test_cifar100_coarse_labels_are_checked_too(tmp_path):
+    make_cifar100_bin(tmp_path)
+    victim = tmp_path / "cifar-100-binary" / "test.bin"
+    blob = bytearray(victim.read_bytes())
+    blob[0] = 20
+    victim.write_bytes(bytes(blob))
+    with pytest.raises(DataError, match=r"test.bin: coarse labels must be 0…19"):
+        D.read_cifar100(tmp_path, False)
+
+
+def test_cifar_class_names_must_match_the_data_set(tmp_path):
+    make_cifar10_bin(tmp_path)
+    (tmp_path / "cifar-10-batches-bin" / "batches.meta.txt").write_text("a\nb\nc\n")
+    with pytest.raises(DataError, match="batches.meta.txt names 3 classes; cifar10 has 10"):
+        D.read_cifar10(tmp_path, False)
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda b: {**b, "data": b["data"].astype(np.int64)}, "'data' must be a uint8 N×3072 array, got int64"),
+        (lambda b: {**b, "data": b["data"][:, :3000]}, "expected N×3072 image rows"),
+        (lambda b: {**b, "labels": b["labels"][:-1]}, "6 images but 5 labels"),
+        (lambda b: {**b, "labels": [0.5] * 6}, "'labels' must be a list of integer labels"),
+    ],
+)
+def test_cifar_python_batches_are_validated_by_content(tmp_path, change, match):
+    make_cifar_py(tmp_path, "cifar10")
+    victim = tmp_path / "cifar-10-batches-py" / "data_batch_2"
+    batch = D.read_cifar_pickle(victim.read_bytes(), "x")
+    victim.write_bytes(pickle.dumps(change(batch), protocol=2))
+    _tar(tmp_path, "cifar-10-batches-py", "cifar-10-python.tar.gz")
+    with pytest.raises(DataError, match=f"data_batch_2.*{match}"):
         D.read_cifar10(tmp_path, False)
 
 
@@ -306,6 +383,134 @@ def test_npz_never_unpickles(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="junk.npz"):
         D.read_npz(tmp_path / "junk.npz")
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 32, 32), (5, 1, 28, 28), (5, 3, 8, 8), (5, 1, 8, 8), (5, 2, 4, 6)])
+def test_channels_first_npz_is_refused_with_the_transpose(tmp_path, shape):
+    x = np.zeros(shape, np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.zeros(5, int))
+    with pytest.raises(DataError, match=r"looks like N×C×H×W.*np\.transpose\(x, \(0, 2, 3, 1\)\)"):
+        D.read_npz(tmp_path / "d.npz")
+    np.savez(tmp_path / "t.npz", x=x.transpose(0, 2, 3, 1), y=np.zeros(5, int), x_test=x, y_test=np.zeros(5, int))
+    with pytest.raises(DataError, match=r"'x_test' has shape.*np\.transpose\(x_test, \(0, 2, 3, 1\)\)"):
+        D.read_npz(tmp_path / "t.npz")
+
+
+@pytest.mark.parametrize(
+    "shape", [(5, 32, 32, 3), (5, 28, 28, 1), (5, 8, 8, 1), (5, 2, 2, 1), (5, 2, 2, 3), (5, 16, 16, 4)]
+)
+def test_channels_last_npz_of_any_size_is_accepted(tmp_path, shape):
+    np.savez(tmp_path / "d.npz", x=np.zeros(shape, np.uint8), y=np.zeros(5, int))
+    assert tuple(D.read_npz(tmp_path / "d.npz").train_x.shape) == shape
+
+
+def test_npz_source_is_recorded_in_the_description(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (40, 6, 6, 1), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(40) % 3)
+    for given in (tmp_path / "d.npz", tmp_path):  # the file, or a folder holding data.npz
+        if given == tmp_path:
+            (tmp_path / "d.npz").rename(tmp_path / "data.npz")
+        s = D.load_dataset("npz", given, val_size=5)
+        path = (given if given.suffix == ".npz" else given / "data.npz").resolve()
+        assert s.describe()["source"] == {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert "source" not in D.load_dataset("cifar10", _cifar_dir(tmp_path), val_size=5).describe()
+
+
+def _cifar_dir(tmp_path):
+    make_cifar10_bin(tmp_path / "c")
+    return tmp_path / "c"
+
+
+# ---------------------------------------------------------------------------------------------
+# The data set of a checkpoint
+
+
+def _npz_meta(path, **split):
+    """Checkpoint metadata as training writes it, for the npz file at `path`."""
+    data = D.load_dataset("npz", path, **split)
+    return {"in_channels": data.in_channels, "num_classes": data.num_classes, "dataset": data.describe()}
+
+
+@pytest.fixture
+def npz_file(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x=rng.integers(0, 256, (60, 8, 8, 1), dtype=np.uint8), y=np.arange(60) % 4)
+    return path
+
+
+def test_checkpoint_data_comes_from_the_recorded_npz(npz_file):
+    meta = _npz_meta(npz_file, val_size=7, split_seed=3)
+    data = D.load_checkpoint_data(meta, None, "ckpt")
+    again = D.load_dataset("npz", npz_file, val_size=7, split_seed=3)
+    assert torch.equal(data.val_x, again.val_x) and torch.equal(data.test_y, again.test_y)
+
+
+def test_changed_recorded_npz_is_refused(npz_file):
+    meta = _npz_meta(npz_file, val_size=7)
+    with np.load(npz_file) as z:
+        np.savez(npz_file, x=z["x"][:-1], y=z["y"][:-1])
+    with pytest.raises(DataError, match=r"mine.npz has changed since checkpoint ckpt.*pass --data-dir"):
+        D.load_checkpoint_data(meta, None, "ckpt")
+
+
+def test_missing_recorded_npz_is_refused(npz_file):
+    meta = _npz_meta(npz_file, val_size=7)
+    moved = npz_file.rename(npz_file.with_name("moved.npz"))
+    with pytest.raises(DataError, match=r"trained on .*mine.npz, which is no longer there: pass --data-dir"):
+        D.load_checkpoint_data(meta, None, "ckpt")
+    assert D.load_checkpoint_data(meta, moved, "ckpt").val_size == 7  # where it is now
+
+
+def test_npz_checkpoint_without_a_recorded_source_asks_for_data_dir(npz_file):
+    meta = _npz_meta(npz_file, val_size=7)
+    del meta["dataset"]["source"]
+    with pytest.raises(DataError, match="path was not recorded.*pass --data-dir"):
+        D.load_checkpoint_data(meta, None, "ckpt")
+
+
+def test_another_npz_given_explicitly_is_used_with_a_warning(npz_file):
+    meta = _npz_meta(npz_file, val_size=7)
+    other = npz_file.with_name("other.npz")
+    with np.load(npz_file) as z:
+        np.savez(other, x=z["x"][::-1], y=z["y"][::-1])
+    with pytest.warns(D.DataWarning, match="other.npz is not the file checkpoint ckpt was trained on"):
+        D.load_checkpoint_data(meta, other, "ckpt")
+
+
+@pytest.mark.parametrize("size", [(2, 2), (32, 32), (8, 6)])
+def test_images_of_another_size_than_the_checkpoints_are_refused(npz_file, size):
+    meta = _npz_meta(npz_file, val_size=7)
+    other = npz_file.with_name("other.npz")
+    np.savez(other, x=np.zeros((60, *size, 1), np.uint8), y=np.arange(60) % 4)
+    h, w = size
+    with pytest.raises(DataError, match=rf"checkpoint ckpt expects 8×8 images, but data set npz .* has {h}×{w} images"):
+        D.load_checkpoint_data(meta, other, "ckpt")
+
+
+def test_every_mismatch_is_named_in_one_error(npz_file):
+    meta = {**_npz_meta(npz_file, val_size=7), "in_channels": 3, "num_classes": 10}
+    meta["dataset"]["image_size"] = [32, 32]
+    with pytest.raises(DataError) as err:
+        D.load_checkpoint_data(meta, None, "ckpt")
+    assert "expects 3-channel images, 32×32 images, 10 classes" in str(err.value)
+    assert "has 1-channel images, 8×8 images, 4 classes" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Defaults that adapt to the data
+
+
+@pytest.mark.parametrize(
+    "size,pad", [((32, 32), 4), ((28, 28), 3), ((8, 8), 1), ((64, 16), 2), ((7, 7), 0), ((1, 1), 0)]
+)
+def test_default_crop_padding_is_an_eighth_of_the_smaller_side(size, pad):
+    assert D.default_crop_padding(size) == pad
+
+
+@pytest.mark.parametrize("n,val", [(60000, 5000), (50000, 5000), (45000, 4500), (1797, 179), (15, 1), (9, 1), (1, 1)])
+def test_default_val_size_is_a_tenth_at_most_5000(n, val):
+    assert D.default_val_size(n) == val
 
 
 # ---------------------------------------------------------------------------------------------
