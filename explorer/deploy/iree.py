@@ -47,11 +47,17 @@ def _host_triple() -> str:
             "aarch64": "aarch64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}.get(machine, machine)  # fmt: skip
 
 
-# peel: vector loops over widths that are not a multiple of the tile (14, 7) stay vectorised
+# peel: vector loops over widths that are not a multiple of the tile (14, 7) stay vectorised.
+# debug-symbols=false: IREE embeds DWARF by default and then gives the library query function an
+# unwind table; on armv7 (ARM EHABI) that entry references the personality routine
+# __aeabi_unwind_cpp_pr0, an imported symbol, and IREE's embedded-ELF loader refuses any import
+# ("ELF imports one or more symbols"). Without debug symbols every function is nounwind
+# (`.cantunwind`), the module imports nothing on any target, and it is smaller; the code is the same.
 COMMON = (
     "--iree-hal-target-device=local",
     "--iree-hal-local-target-device-backends=llvm-cpu",
     "--iree-llvmcpu-vector-pproc-strategy=peel",
+    "--iree-llvmcpu-debug-symbols=false",
 )
 TARGETS = {
     "host": Target("host", _host_triple(), (*COMMON, "--iree-llvmcpu-target-cpu=host"), True),

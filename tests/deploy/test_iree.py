@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -201,10 +202,32 @@ def test_bad_fast_paths_are_refused(tiny_ckpt):
         resnet_to_mlir(ckpt.model, (28, 28), fast_paths=["10110x"])
 
 
-@pytest.mark.parametrize("target", ["aarch64", "armv7"])
-def test_cross_compiles_for_boards(tiny_ckpt, tmp_path, target):
+def embedded_elfs(vmfb: bytes) -> list:
+    """Every ELF shared object embedded in a .vmfb (pyelftools reads each from its magic on)."""
+    from elftools.elf.elffile import ELFFile
+
+    starts, i = [], vmfb.find(b"\x7fELF")
+    while i >= 0:
+        starts.append(i)
+        i = vmfb.find(b"\x7fELF", i + 4)
+    return [ELFFile(io.BytesIO(vmfb[i:])) for i in starts]
+
+
+def imported_symbols(elf) -> list[str]:
+    """The dynamic symbols an ELF needs from elsewhere (IREE's embedded-ELF loader accepts none)."""
+    dynsym = elf.get_section_by_name(".dynsym")
+    return [s.name for s in dynsym.iter_symbols() if s.name and s["st_shndx"] == "SHN_UNDEF"] if dynsym else []
+
+
+@pytest.mark.parametrize("target", ["host", "aarch64", "armv7"])
+def test_every_target_module_imports_no_symbol_so_a_stock_runtime_loads_it(tiny_ckpt, tmp_path, target):
+    """The loader's rule, checked on the compiled file: armv7 once imported __aeabi_unwind_cpp_pr0."""
     path = compile_checkpoint(load_checkpoint(tiny_ckpt), target, out=tmp_path / f"{target}.vmfb")
-    assert path.stat().st_size > 100_000
+    elfs = embedded_elfs(path.read_bytes())
+    machine = {"host": ("EM_X86_64", "EM_AARCH64"), "aarch64": ("EM_AARCH64",), "armv7": ("EM_ARM",)}[target]
+    assert elfs and all(e["e_machine"] in machine for e in elfs)
+    assert all(e.get_section_by_name(".dynsym") is not None for e in elfs)
+    assert {target: [s for e in elfs for s in imported_symbols(e)]} == {target: []}
 
 
 def run(*args):
