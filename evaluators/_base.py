@@ -17,8 +17,8 @@ from typing import ClassVar
 
 from explorer.checkpoint import Checkpoint
 from explorer.config import SkipConfig
-from explorer.data import DEFAULT_VAL_SIZE, DataSplits, load_dataset
-from explorer.errors import ConfigError, DataError
+from explorer.data import DataSplits, load_checkpoint_data
+from explorer.errors import ConfigError
 
 
 @dataclass
@@ -32,20 +32,9 @@ class Subject:
     @property
     def data(self) -> DataSplits:
         if self._data is None:
-            meta = self.checkpoint.meta
-            ds = meta["dataset"]
-            data = load_dataset(
-                ds["name"],
-                self.data_dir,
-                val_size=ds.get("val_size", DEFAULT_VAL_SIZE),
-                split_seed=ds.get("split_seed", 0),
-            )
-            if data.in_channels != meta["in_channels"] or data.num_classes != meta["num_classes"]:
-                raise DataError(
-                    f"checkpoint {self.checkpoint.path} expects {meta['in_channels']}-channel images and "
-                    f"{meta['num_classes']} classes, but data set {ds['name']} here has {data.in_channels} "
-                    f"and {data.num_classes}: pass the --data-dir of the data set it was trained on"
-                )
+            # npz: the file recorded at training time when no --data-dir is given; channels,
+            # classes and image size checked against the checkpoint
+            data = load_checkpoint_data(self.checkpoint.meta, self.data_dir, self.checkpoint.path)
             self._data = data
         return self._data
 

@@ -183,6 +183,12 @@ def load_checkpoint(path: str | Path, *, verify_hash: bool = True) -> Checkpoint
             f"{weights} does not fit a {meta['arch']} with {meta['in_channels']} input channels and "
             f"{meta['num_classes']} classes ({'; '.join(parts)}): metadata and weights do not belong together"
         )
+    for key, actual in (("num_blocks", model.num_blocks), ("num_gates", model.num_gates)):
+        if key in meta and meta[key] != actual:
+            raise CheckpointError(
+                f"{folder / METADATA_FILE} records {key} {meta[key]}, but a {meta['arch']} has {actual}: "
+                "metadata and weights do not belong together; restore the metadata or re-train"
+            )
     model.load_state_dict(state)
     model.eval()
     return Checkpoint(path=folder, model=model, meta=meta)

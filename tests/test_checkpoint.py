@@ -121,6 +121,8 @@ def test_newer_format_asks_for_an_upgrade(saved):
         ("arch", "resnet56", "does not fit a resnet56"),
         ("num_classes", 100, "100 classes"),
         ("arch", "resnet21", "6n\\+2"),
+        ("num_gates", 9, "records num_gates 9, but a resnet20 has 6"),
+        ("num_blocks", 4, "records num_blocks 4, but a resnet20 has 9"),
     ],
 )
 def test_metadata_that_does_not_match_the_weights(saved, field, value, match):

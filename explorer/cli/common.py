@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -9,13 +11,30 @@ import typer
 from rich.console import Console
 
 from explorer.checkpoint import Checkpoint, load_checkpoint
-from explorer.data import DataSplits
+from explorer.data import DataSplits, DataWarning
 from explorer.evaluators import Subject
 
 DataDirOption = typer.Option(
-    None, "--data-dir", help="Folder (or .npz file) holding the data set; default: installed copy or download."
+    None,
+    "--data-dir",
+    help="Folder (or .npz file) holding the data set; default: installed copy or download "
+    "(for a checkpoint of an npz data set: the file it was trained on, if unchanged).",
 )
 ThreadsOption = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores).")
+
+
+_show_warning = warnings.showwarning
+
+
+def _show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A DataWarning is meant for the user: one line on stderr, without the source line."""
+    if issubclass(category, DataWarning):
+        print(f"warning: {message}", file=file or sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+warnings.showwarning = _show_data_warning
 
 
 def set_threads(threads: int | None) -> None:
@@ -31,6 +50,4 @@ def load_for_checkpoint(checkpoint: Path, data_dir: Path | None) -> tuple[Checkp
 
 def make_console() -> Console:
     """A console for tables: the terminal's width, or 160 columns when writing to a file or pipe."""
-    import sys
-
     return Console() if sys.stdout.isatty() else Console(width=160)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from explorer.checkpoint import read_metadata
+from explorer.checkpoint import load_checkpoint
 from explorer.cli import app
 from explorer.cli.common import DataDirOption, ThreadsOption, load_for_checkpoint, make_console, set_threads
 from explorer.errors import DataError
@@ -47,17 +47,26 @@ def info_cmd(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint directory."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole metadata as JSON."),
 ) -> None:
-    """Show a checkpoint's architecture, data set, training and accuracy."""
-    meta = read_metadata(checkpoint)
+    """Show a checkpoint's architecture, data set, training and accuracy (after verifying it loads)."""
+    # the same checks as every command that uses it: weights sha256, a readable safetensors file,
+    # weights that fit the recorded architecture; a damaged checkpoint is an error, not a table
+    ckpt = load_checkpoint(checkpoint)
+    meta = ckpt.meta
     if as_json:
         print(json.dumps(meta, indent=2))
         return
     tr = meta.get("training", {})
     acc = meta.get("accuracy", {})
+    ds = meta["dataset"]
+    size = "×".join(str(v) for v in ds["image_size"]) + ", " if "image_size" in ds else ""
     table = Table(show_header=False, box=None)
     rows = [
-        ("architecture", f"{meta['arch']} ({meta.get('num_blocks', '?')} blocks, {meta.get('num_gates', '?')} gates)"),
-        ("data set", f"{meta['dataset']['name']} ({meta['in_channels']} ch, {meta['num_classes']} classes)"),
+        ("architecture", f"{ckpt.arch} ({ckpt.model.num_blocks} blocks, {ckpt.num_gates} gates)"),
+        ("data set", f"{ds['name']} ({size}{meta['in_channels']} ch, {meta['num_classes']} classes)"),
+    ]
+    if ds.get("source"):
+        rows.append(("data file", f"{ds['source']['path']} (sha256 {ds['source']['sha256'][:12]}…)"))
+    rows += [
         (
             "training",
             f"{tr.get('method', '?')}, p_L={tr.get('sd_pl', '?')}, {tr.get('epochs', '?')} epochs, seed {tr.get('seed', '?')}",
@@ -66,7 +75,7 @@ def info_cmd(
             "accuracy",
             f"val {100 * acc.get('val', float('nan')):.2f}%  test {100 * acc.get('test', float('nan')):.2f}% (all blocks)",
         ),
-        ("weights sha256", meta["weights_sha256"]),
+        ("weights sha256", f"{ckpt.sha256} (verified)"),
         ("made by", f"skip-explorer {meta.get('project_version', '?')} at {meta.get('created_at', '?')}"),
     ]
     for k, v in rows:
