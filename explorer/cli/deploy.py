@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +11,15 @@ import typer
 
 from explorer.checkpoint import load_checkpoint
 from explorer.cli import app
-from explorer.cli.common import make_console
+from explorer.cli.common import DataDirOption, make_console
 from explorer.cli.search import DEFAULT_DB
 from explorer.config import SkipConfig
+from explorer.data import DataWarning
 from explorer.deploy.bundle import BundleError, read_bundle
-from explorer.deploy.export import export_bundle
+from explorer.deploy.export import export_bundle, study_checkpoint
 from explorer.deploy.iree import TARGETS, IreeModule, compile_checkpoint
 from explorer.engine import DEVICE_EVALUATOR, ENERGY_EVALUATOR, device_context, load_study
-from explorer.errors import ConfigError
+from explorer.errors import ConfigError, DataError
 from explorer.evaluators import Subject
 from explorer.storage import CheckpointRecord, Database, EvaluationRecord, Study
 from explorer.storage.session import StorageError
@@ -64,6 +66,7 @@ def export_cmd(
         None, "--device", help="Use latencies imported for this device (explorer import-latency)."
     ),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="The study's checkpoint, if it moved."),
+    data_dir: Path | None = DataDirOption,
     bench: bool = typer.Option(False, "--bench", help="Add bench.sh, measuring every configuration on the board."),
     fast_paths: bool = typer.Option(
         True,
@@ -74,12 +77,10 @@ def export_cmd(
     """Write model.vmfb, pareto.bin, pareto.json and manifest.json for a board."""
     view = load_study(Database(db, create=False), study, device=device)
     subject_data = None
-    try:
-        from explorer.deploy.export import study_checkpoint
-
-        subject_data = Subject(study_checkpoint(view, checkpoint)).data
-    except Exception:  # noqa: BLE001  (the sample image is a convenience; the bundle does not need it)
-        subject_data = None
+    try:  # the sample image is a convenience (the bundle does not need it): say why it is missing
+        subject_data = Subject(study_checkpoint(view, checkpoint), data_dir).data
+    except DataError as e:
+        warnings.warn(f"no sample_image.npy in the bundle: {e}", DataWarning, stacklevel=1)
     path = export_bundle(
         view, out, target=target, min_accuracy=min_accuracy, checkpoint=checkpoint, bench=bench, data=subject_data,
         fast_paths=fast_paths,

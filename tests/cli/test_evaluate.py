@@ -13,13 +13,9 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-import torch
 
-from explorer.checkpoint import METADATA_FILE, WEIGHTS_FILE, save_checkpoint
-from explorer.data import load_dataset
-from explorer.models import create_model
+from explorer.checkpoint import METADATA_FILE, WEIGHTS_FILE
 
 ENV = {**os.environ, "COLUMNS": "200"}
 
@@ -33,26 +29,8 @@ def run(*args, check=False):
     return proc
 
 
-def make_npz(path, n=200, size=(8, 8), seed=0):
-    """A user's own data set: uint8 N×H×W×1 images, 4 classes, with a test part."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 256, (n, *size, 1), dtype=np.uint8)
-    y = np.arange(n) % 4
-    np.savez(path, x=x, y=y, x_test=x[:40], y_test=y[:40], classes=np.array(["a", "b", "c", "d"]))
-    return path
-
-
-def npz_checkpoint(folder, npz):
-    """An (untrained) resnet20 checkpoint whose metadata is what training writes for `npz`."""
-    data = load_dataset("npz", npz, val_size=20)
-    torch.manual_seed(0)
-    model = create_model("resnet20", in_channels=1, num_classes=4).eval()
-    meta = {"arch": "resnet20", "in_channels": 1, "num_classes": 4, "dataset": data.describe()}
-    return save_checkpoint(folder, model, meta)
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, make_npz):
     """A checkpoint made by `explorer train` on an npz file (1 epoch on 8×8 images)."""
     root = tmp_path_factory.mktemp("npz-train")
     npz = make_npz(root / "digits.npz")
@@ -81,7 +59,7 @@ def test_evaluate_and_search_use_the_recorded_npz_without_data_dir(trained, tmp_
     assert "sensitivity:" in proc.stdout
 
 
-def test_evaluate_refuses_a_changed_npz_and_names_the_fix(tmp_path):
+def test_evaluate_refuses_a_changed_npz_and_names_the_fix(tmp_path, make_npz, npz_checkpoint):
     npz = make_npz(tmp_path / "mine.npz")
     ckpt = npz_checkpoint(tmp_path / "c", npz)
     make_npz(npz, n=201)  # more images: every split would be another one
@@ -90,7 +68,7 @@ def test_evaluate_refuses_a_changed_npz_and_names_the_fix(tmp_path):
     assert "mine.npz has changed since checkpoint" in proc.stderr and "pass --data-dir" in proc.stderr
 
 
-def test_evaluate_refuses_a_moved_npz_until_given_its_new_place(tmp_path):
+def test_evaluate_refuses_a_moved_npz_until_given_its_new_place(tmp_path, make_npz, npz_checkpoint):
     npz = make_npz(tmp_path / "mine.npz")
     ckpt = npz_checkpoint(tmp_path / "c", npz)
     moved = shutil.move(npz, tmp_path / "elsewhere.npz")
@@ -100,7 +78,7 @@ def test_evaluate_refuses_a_moved_npz_until_given_its_new_place(tmp_path):
     assert "val[20]: accuracy" in ok.stdout and "warning" not in ok.stderr
 
 
-def test_evaluate_on_another_npz_warns_that_its_splits_are_not_the_trainings(tmp_path):
+def test_evaluate_on_another_npz_warns_that_its_splits_are_not_the_trainings(tmp_path, make_npz, npz_checkpoint):
     npz = make_npz(tmp_path / "mine.npz")
     ckpt = npz_checkpoint(tmp_path / "c", npz)
     other = make_npz(tmp_path / "other.npz", seed=5)
@@ -111,7 +89,7 @@ def test_evaluate_on_another_npz_warns_that_its_splits_are_not_the_trainings(tmp
 
 
 @pytest.mark.parametrize("size", [(2, 2), (32, 32)])
-def test_evaluate_refuses_images_of_another_size(tmp_path, size):
+def test_evaluate_refuses_images_of_another_size(tmp_path, size, make_npz, npz_checkpoint):
     ckpt = npz_checkpoint(tmp_path / "c", make_npz(tmp_path / "mine.npz"))
     other = make_npz(tmp_path / "other.npz", size=size)
     proc = run("evaluate", "--checkpoint", str(ckpt), "--data-dir", str(other))
@@ -121,7 +99,7 @@ def test_evaluate_refuses_images_of_another_size(tmp_path, size):
     )
 
 
-def test_info_refuses_truncated_weights(tmp_path):
+def test_info_refuses_truncated_weights(tmp_path, make_npz, npz_checkpoint):
     ckpt = npz_checkpoint(tmp_path / "c", make_npz(tmp_path / "mine.npz"))
     weights = ckpt / WEIGHTS_FILE
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
@@ -131,7 +109,7 @@ def test_info_refuses_truncated_weights(tmp_path):
         assert "model.safetensors does not match the sha256" in proc.stderr
 
 
-def test_info_refuses_metadata_claiming_another_architecture(tmp_path):
+def test_info_refuses_metadata_claiming_another_architecture(tmp_path, make_npz, npz_checkpoint):
     ckpt = npz_checkpoint(tmp_path / "c", make_npz(tmp_path / "mine.npz"))
     meta = json.loads((ckpt / METADATA_FILE).read_text())
     meta["arch"] = "resnet56"

@@ -1,0 +1,79 @@
+"""`explorer export` and `predict` on a study of a user's own npz data (8×8 grey images).
+
+The study is searched with PyTorch latencies (quick); export compiles the module with IREE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+def run(*args, check=False):
+    proc = subprocess.run(
+        [sys.executable, "-m", "explorer.cli", *args], capture_output=True, text=True, env=ENV, timeout=900
+    )
+    if check and proc.returncode:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def npz_study(tmp_path_factory, make_npz, npz_checkpoint):
+    """An npz file, a checkpoint trained on it (metadata as training writes it), and a study of it."""
+    root = tmp_path_factory.mktemp("npz-study")
+    npz = make_npz(root / "mine.npz")
+    ckpt = npz_checkpoint(root / "ckpt", npz)
+    db = f"sqlite:///{root}/s.db"
+    run("search", "--checkpoint", str(ckpt), "--strategy", "sensitivity", "--latency-evaluator", "latency-torch",
+        "--db", db, "--study", "s", check=True)  # fmt: skip
+    return root, npz, db
+
+
+def export(npz_study, out, *extra):
+    _, _, db = npz_study
+    return run("export", "--db", db, "--study", "s", "--out", str(out), "--no-fast-paths", *extra)
+
+
+def test_export_writes_the_sample_image_for_an_npz_study(npz_study, tmp_path):
+    proc = export(npz_study, tmp_path / "b")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr
+    sample = np.load(tmp_path / "b" / "sample_image.npy")
+    assert sample.shape == (1, 8, 8, 1) and sample.dtype == np.float32
+    assert "sample_image" in json.loads((tmp_path / "b" / "manifest.json").read_text())["files"]
+    ok = run("predict", "--bundle", str(tmp_path / "b"), "--image", str(tmp_path / "b" / "sample_image.npy"))
+    assert ok.returncode == 0 and "class" in ok.stdout, ok.stderr
+
+
+def test_export_says_why_it_cannot_write_the_sample_image(npz_study, tmp_path):
+    root, npz, _ = npz_study
+    moved = shutil.move(npz, root / "moved.npz")
+    try:
+        proc = export(npz_study, tmp_path / "b")
+        assert proc.returncode == 0, proc.stderr  # the bundle does not need the sample image
+        assert (tmp_path / "b" / "model.vmfb").is_file() and not (tmp_path / "b" / "sample_image.npy").exists()
+        assert proc.stderr.startswith("warning: no sample_image.npy in the bundle:")
+        assert "mine.npz, which is no longer there: pass --data-dir" in proc.stderr
+        again = export(npz_study, tmp_path / "b2", "--data-dir", str(moved))
+        assert again.returncode == 0 and (tmp_path / "b2" / "sample_image.npy").is_file(), again.stderr
+    finally:
+        shutil.move(moved, npz)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 2, 1), (1, 32, 32, 1), (1, 8, 8, 3)])
+def test_predict_refuses_an_image_of_another_size(npz_study, tmp_path, shape):
+    bundle = tmp_path / "b"
+    assert export(npz_study, bundle).returncode == 0
+    np.save(tmp_path / "img.npy", np.zeros(shape, np.float32))
+    proc = run("predict", "--bundle", str(bundle), "--image", str(tmp_path / "img.npy"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"shape {shape}" in proc.stderr and "takes (1, 8, 8, 1)" in proc.stderr
