@@ -671,9 +671,9 @@ class _Source:
             if gz:
                 with gzip.open(self.archive, "rb") as f:
                     blob = f.read()  # reads to the end: checks the gzip length and CRC
-            else:
-                blob = self.archive.read_bytes()
-            self._tar = tarfile.open(fileobj=io.BytesIO(blob), mode="r:")
+                self._tar = tarfile.open(fileobj=io.BytesIO(blob), mode="r:")
+            else:  # a plain tar (or bzip2, xz) under the official name
+                self._tar = tarfile.open(self.archive, mode="r:*")
             for member in self._tar:
                 if member.isfile():
                     name = member.name

@@ -244,9 +244,10 @@ def test_users_own_cifar_archive_is_read_by_content_without_the_official_md5(tmp
     assert not (tmp_path / sub).exists()  # read without extracting
 
 
-def test_cifar_archive_packed_from_inside_its_parent_folder_is_read(tmp_path):
-    truth = make_cifar10_bin(tmp_path)  # `tar cf - -C parent ./cifar-10-batches-bin`, uncompressed
-    _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz", arcname="./cifar-10-batches-bin", mode="w")
+@pytest.mark.parametrize("mode", ["w", "w:bz2", "w:xz"])
+def test_cifar_archive_packed_from_inside_its_parent_folder_is_read(tmp_path, mode):
+    truth = make_cifar10_bin(tmp_path)  # `tar cf - -C parent ./cifar-10-batches-bin`, not gzipped
+    _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz", arcname="./cifar-10-batches-bin", mode=mode)
     _check(D.read_cifar10(tmp_path, False), truth)
 
 
@@ -257,6 +258,15 @@ def test_truncated_cifar_archive_is_one_clear_error(tmp_path, kind, make, sub, a
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(DataError, match=f"cannot read .*{archive}.*truncated or corrupt"):
         D.DATASETS[kind](tmp_path, False)
+
+
+@pytest.mark.parametrize("mode", ["w", "w:xz"])
+def test_truncated_uncompressed_or_xz_archive_is_one_clear_error(tmp_path, mode):
+    make_cifar10_bin(tmp_path)
+    path = _tar(tmp_path, "cifar-10-batches-bin", "cifar-10-binary.tar.gz", mode=mode)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(DataError, match="cannot read .*cifar-10-binary.tar.gz.*truncated or corrupt"):
+        D.read_cifar10(tmp_path, False)
 
 
 def test_cifar_archive_with_a_flipped_byte_fails_its_gzip_check(tmp_path):
