@@ -155,7 +155,7 @@ def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
     *,
-    val_size: int = DEFAULT_VAL_SIZE,
+    val_size: int | None = DEFAULT_VAL_SIZE,
     split_seed: int = 0,
     limit_train: int | None = None,
     download: bool = True,
@@ -164,7 +164,7 @@ def load_dataset(
 
     `limit_train` keeps only the first N training images (after the split) for quick runs;
     the normalisation is still computed on the whole training part so that it does not
-    depend on the limit.
+    depend on the limit. `val_size=None`: `default_val_size` of the training part.
     """
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}: choose one of {', '.join(sorted(DATASETS))}")
@@ -178,6 +178,8 @@ def load_dataset(
         n_test = max(1, len(y) // 10)
         test_x, test_y = x[perm[:n_test]], y[perm[:n_test]]
         x, y = x[perm[n_test:]], y[perm[n_test:]]
+    if val_size is None:
+        val_size = default_val_size(len(y))
     if not 0 < val_size < len(y):
         raise DataError(f"--val-size {val_size} must be between 1 and the {len(y)} training images of {name}")
     perm = torch.randperm(len(y), generator=gen)

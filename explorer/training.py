@@ -52,7 +52,7 @@ from explorer.checkpoint import (
     save_tensors_atomic,
     write_json_atomic,
 )
-from explorer.data import DataSplits, iterate_batches, load_dataset, num_batches
+from explorer.data import DataSplits, default_crop_padding, iterate_batches, load_dataset, num_batches
 from explorer.errors import TrainingError
 from explorer.evaluate import accuracy
 from explorer.models import create_model
@@ -83,11 +83,11 @@ class TrainConfig:
     sd_pl: float = 0.5
     sd_mode: str = "batch"
     seed: int = 0
-    val_size: int = 5000
+    val_size: int | None = None  # None: 10% of the training set, at most 5,000
     split_seed: int = 0
     limit_train: int | None = None
     augment: bool = True
-    crop_padding: int = 4
+    crop_padding: int | None = None  # None: 1/8 of the smaller image side
     flip: bool = True
     channels_last: bool = True
     sd_scope: str = "all"
@@ -195,6 +195,35 @@ def step_loss(
     for keep in students:
         loss = loss + F.cross_entropy(subnet_forward(model, xb, keep), soft)
     return loss, logits
+
+
+def resolve_data_defaults(cfg: TrainConfig, data: DataSplits) -> TrainConfig:
+    """The settings left to the data (validation size, crop padding) filled in from it, so that the
+    saved state and the checkpoint record what was used."""
+    pad = default_crop_padding(data.image_size) if cfg.crop_padding is None else cfg.crop_padding
+    if pad < 0:
+        raise TrainingError(f"--crop-padding must be at least 0, got {pad}")
+    return dataclasses.replace(cfg, val_size=data.val_size, crop_padding=pad)
+
+
+def augmentation_warnings(cfg: TrainConfig, data: DataSplits) -> list[str]:
+    """Augmentations likely wrong for this data: the caller prints them; training goes on."""
+    if not cfg.augment:
+        return []
+    out = []
+    side = min(data.image_size)
+    if cfg.crop_padding > side // 4:
+        out.append(
+            f"--crop-padding {cfg.crop_padding} shifts {side}×{side} images by up to "
+            f"{100 * cfg.crop_padding / side:.0f}% of their side; "
+            f"{default_crop_padding(data.image_size)} (1/8 of the side, the default) keeps objects in view"
+        )
+    if cfg.flip and data.name == "npz":
+        out.append(
+            "horizontal flips are on for your own data set: if its images are not mirror-symmetric "
+            "(digits, text, road signs), train with --no-flip"
+        )
+    return out
 
 
 def resolve_device(device: str) -> torch.device:
@@ -341,6 +370,9 @@ def train(
         data = dataclasses.replace(
             data, train_x=data.train_x[: cfg.limit_train], train_y=data.train_y[: cfg.limit_train]
         )
+    cfg = resolve_data_defaults(cfg, data)
+    for warning in augmentation_warnings(cfg, data):
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, in_channels=data.in_channels, num_classes=data.num_classes)
     dev = resolve_device(device)

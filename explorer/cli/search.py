@@ -223,7 +223,20 @@ def search_cmd(
     options = search_options(names, budget=budget, limit=limit, seed=seed, objective=objective,
                              latency_evaluator=latency_evaluator, chunk_size=chunk_size, bn_recal=bn_recal,
                              bn_seed=bn_seed, data_dir=data_dir)  # fmt: skip
+    if study is not None and not study.strip():
+        raise ConfigError(
+            "--study is empty: give the study a name, or leave --study out to name it after the checkpoint"
+        )
     database = Database(db)  # creates the tables once, before any worker starts
+    if database.in_memory:
+        if workers > 1 or submit:
+            raise ConfigError(f"--db {db} is an in-memory database, which other processes cannot see: use a file")
+        console.print(
+            f"[yellow]warning:[/] --db {db} keeps the results in memory: they are lost when this command ends "
+            "(give a file, e.g. sqlite:///explore.db, to keep them)",
+            highlight=False,
+            soft_wrap=True,
+        )
     name = study or Path(checkpoint).resolve().name
     if submit:
         added = queue_search(database, checkpoint, name, options)

@@ -50,13 +50,20 @@ def train_cmd(
         "batch", "--sd-mode", help="batch: drop a block for the whole mini-batch; sample: per image."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of initialisation, shuffling, augmentation and drops."),
-    val_size: int = typer.Option(5000, "--val-size", help="Validation images carved from the training set."),
+    val_size: int | None = typer.Option(
+        None, "--val-size", help="Validation images carved from the training set (default: 10%, at most 5,000)."
+    ),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the validation split."),
     limit_train: int | None = typer.Option(None, "--limit-train", help="Use only the first N training images."),
     augment: bool = typer.Option(
-        True, "--augment/--no-augment", help="Random crop (zero padding) and horizontal flip."
+        True, "--augment/--no-augment", help="Random crop (zero padding) and horizontal flip; --no-augment: neither."
     ),
-    crop_padding: int = typer.Option(4, "--crop-padding", help="Padding in pixels for the random crop."),
+    crop_padding: int | None = typer.Option(
+        None, "--crop-padding", help="Padding in pixels for the random crop (default: 1/8 of the smaller image side)."
+    ),
+    flip: bool = typer.Option(
+        True, "--flip/--no-flip", help="Random horizontal flips (--no-flip for digits, text and other asymmetric data)."
+    ),
     channels_last: bool = typer.Option(
         True, "--channels-last/--no-channels-last", help="NHWC memory layout (faster on CPU)."
     ),
@@ -99,7 +106,7 @@ def train_cmd(
     cfg = TrainConfig(
         arch=arch, dataset=dataset, epochs=epochs or 30, batch_size=batch_size, lr=lr, schedule=schedule,
         sd_pl=sd_pl, sd_mode=sd_mode, seed=seed, val_size=val_size, split_seed=split_seed,
-        limit_train=limit_train, augment=augment, crop_padding=crop_padding, flip=augment,
+        limit_train=limit_train, augment=augment, crop_padding=crop_padding, flip=augment and flip,
         channels_last=channels_last, sd_scope=sd_scope, rule=rule,
     )  # fmt: skip
     train(

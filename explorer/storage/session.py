@@ -65,6 +65,8 @@ class Database:
                 "postgresql+psycopg://user:pass@host/db (install its driver first)"
             ) from None
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        # sqlite://, sqlite:/// and sqlite:///:memory: all open a database that lives in this process only
+        self.in_memory = self.is_sqlite and parsed.database in (None, "", ":memory:")
         if self.is_sqlite and not create and parsed.database not in (None, "", ":memory:"):
             from pathlib import Path
 

@@ -116,3 +116,12 @@ def test_info_refuses_metadata_claiming_another_architecture(tmp_path, make_npz,
     (ckpt / METADATA_FILE).write_text(json.dumps(meta))
     proc = run("info", "--checkpoint", str(ckpt))
     assert proc.returncode == 2 and proc.stdout == "" and "does not fit a resnet56" in proc.stderr
+
+
+def test_search_into_memory_warns_that_nothing_is_kept_and_an_empty_study_is_refused(trained):
+    ckpt, _ = trained
+    common = ["search", "--checkpoint", str(ckpt), "--strategy", "sensitivity", "--objective", "macs"]
+    memory = run(*common, "--db", "sqlite:///", check=True)
+    assert "keeps the results in memory: they are lost when this command ends" in memory.stdout
+    empty = run(*common, "--db", "sqlite:///:memory:", "--study", "")
+    assert empty.returncode == 2 and "--study is empty" in empty.stderr
