@@ -5,7 +5,9 @@
 #   - this project, editable, so that the reference checkpoints in models/ are found.
 #   - with --test: the test and lint tools, Debian's chromium + chromium-driver for the
 #     dashboard's real-browser test, and Debian's postgresql server for the multi-worker tests
-#     (the tests start a throwaway cluster on a loopback port; nothing is started here).
+#     (the tests start a throwaway cluster on a loopback port; nothing is started here);
+#     and the emulated ARM boards (scripts/install-board-kit.sh: qemu-user, arm64/armhf sysroots and
+#     IREE's aarch64 runtime tools, unpacked into ~/.cache/skip-explorer/boards, nothing system-wide).
 # Usage: scripts/install.sh [--test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,4 +47,8 @@ if ! python3 -c "import torch" >/dev/null 2>&1; then
 fi
 python3 -m pip install -q -e ".${extras}"
 command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+if [ -n "$extras" ] && command -v apt-get >/dev/null 2>&1; then
+  scripts/install-board-kit.sh \
+    || echo "warning: could not install the board kit; the emulated aarch64 tests will be skipped" >&2
+fi
 echo "skip-explorer installed: run 'explorer --help'"

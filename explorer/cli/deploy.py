@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 import warnings
 from pathlib import Path
 
@@ -73,8 +74,22 @@ def export_cmd(
         "--fast-paths/--no-fast-paths",
         help="Compile the front's configurations as branches of their own (static-module speed; longer compile).",
     ),
+    kit: bool = typer.Option(
+        False,
+        "--kit",
+        help="Also write OUT.tar.gz, all a board needs: the bundle, bench.sh, run.sh, preflight.sh (refuses a CPU "
+        "without the module's features) and IREE's runtime tools for the target (host, aarch64; armv7 with --runtime).",
+    ),
+    runtime: Path | None = typer.Option(
+        None,
+        "--runtime",
+        help="Folder with the target's iree-run-module and iree-benchmark-module, for --kit "
+        "(armv7: scripts/build-board-runtime.sh builds them).",
+    ),  # fmt: skip
 ) -> None:
-    """Write model.vmfb, pareto.bin, pareto.json and manifest.json for a board."""
+    """Write model.vmfb, pareto.bin, pareto.json and manifest.json for a board (--kit: one archive)."""
+    if runtime is not None and not kit:
+        raise ConfigError("--runtime goes with --kit (the runtime tools travel in the kit)")
     view = load_study(Database(db, create=False), study, device=device)
     subject_data = None
     try:  # the sample image is a convenience (the bundle does not need it): say why it is missing
@@ -83,14 +98,22 @@ def export_cmd(
         warnings.warn(f"no sample_image.npy in the bundle: {e}", DataWarning, stacklevel=1)
     path = export_bundle(
         view, out, target=target, min_accuracy=min_accuracy, checkpoint=checkpoint, bench=bench, data=subject_data,
-        fast_paths=fast_paths,
+        fast_paths=fast_paths, kit=kit, runtime=runtime,
     )  # fmt: skip
     bundle = read_bundle(path)
-    make_console().print(
+    console = make_console()
+    console.print(
         f"wrote bundle {path}: {len(bundle.rows)} configurations, target {target}, "
         f"{bundle.rows[0].accuracy * 100:.2f}% … {bundle.rows[-1].accuracy * 100:.2f}% accuracy, "
         f"{bundle.rows[0].latency_ms:.3f} … {bundle.rows[-1].latency_ms:.3f} ms"
     )
+    if kit:
+        tools = bundle.manifest["runtime"]["tools"]
+        console.print(
+            f"wrote kit {path.with_name(path.name + '.tar.gz')}: copy it to the board, then "
+            f"tar xzf {path.name}.tar.gz && sh {path.name}/preflight.sh && sh {path.name}/run.sh && sh {path.name}/bench.sh"
+            + ("" if tools else f" (no runtime tools inside for {target}: see {path.name}/preflight.sh)")
+        )
 
 
 def import_device_csv(db: str, study: str, csv_path: Path, device: str, evaluator: str, metric: str, unit: str) -> None:
@@ -157,15 +180,47 @@ def import_energy_cmd(
     import_device_csv(db, study, csv_path, device, ENERGY_EVALUATOR, "energy_mj", "mJ")
 
 
+def most_accurate(rows):
+    """The bundle row `predict` uses by default: the most accurate, the faster of equals. Row 0 is
+    the least skipping, which re-estimated BatchNorm statistics can make less accurate than others."""
+    return max(rows, key=lambda r: (r.accuracy, -r.latency_ms))
+
+
+def model_input(x: np.ndarray, shape: tuple, normalisation: dict, image: Path) -> np.ndarray:
+    """The module's float32 input from a user's array: raw uint8 pixels are normalised with the
+    bundle's mean and std (they can only be pixels); a float image far outside the normalised
+    range is most likely un-normalised, which would give a wrong class without a word."""
+    if x.dtype == np.uint8:
+        if x.shape == shape[1:]:
+            x = x[None]
+        mean = np.asarray(normalisation["mean"], np.float32)
+        std = np.asarray(normalisation["std"], np.float32)
+        print(f"note: {image} holds uint8 pixels: normalised with the bundle's mean {mean} and std {std}")
+        return ((x.astype(np.float32) / 255.0 - mean) / std).astype(np.float32)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise BundleError(f"{image} holds {x.dtype} values; give normalised float32 or raw uint8 pixels")
+    x = x.astype(np.float32)
+    if np.isfinite(x).all() and np.abs(x).max() > 20:
+        print(
+            f"warning: {image} has values up to {np.abs(x).max():.4g}, far outside a normalised image "
+            "(about ±3): normalise it as (pixels/255 − mean)/std with the manifest's normalisation, "
+            "or pass the raw uint8 pixels",
+            file=sys.stderr,
+        )
+    return x
+
+
 @app.command("predict")
 def predict_cmd(
     bundle: Path = typer.Option(..., "--bundle", help="Bundle directory (explorer export)."),
-    image: Path = typer.Option(..., "--image", help=".npy with one normalised NHWC float32 image (1×H×W×C)."),
+    image: Path = typer.Option(
+        ..., "--image", help=".npy with one image: normalised float32 1×H×W×C (NHWC), or raw uint8 pixels H×W×C."
+    ),
     skip: str | None = typer.Option(None, "--skip", help="Skip vector bits; default: the bundle's most accurate row."),
 ) -> None:
     """Classify one image with a bundle's module, as a board would."""
     b = read_bundle(bundle)
-    config = SkipConfig.parse(skip, b.num_gates) if skip else b.rows[0].config
+    config = SkipConfig.parse(skip, b.num_gates) if skip else most_accurate(b.rows).config
     row = next((r for r in b.rows if r.config == config), None)
     if b.bn_values and row is None:
         raise BundleError(
@@ -173,10 +228,11 @@ def predict_cmd(
             "statistics for it; choose one of: " + ", ".join(str(r.config) for r in b.rows)
         )
     try:
-        x = np.load(image, allow_pickle=False).astype(np.float32)
+        x = np.load(image, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise BundleError(f"cannot read {image} as .npy ({e})") from None
     expected = tuple(b.manifest["inputs"][0]["shape"])
+    x = model_input(x, expected, b.manifest["normalisation"], image)
     if x.shape != expected:
         raise BundleError(f"{image} holds an array of shape {x.shape}; the module takes {expected} (NHWC, normalised)")
     bn = row.bn if b.bn_values else None

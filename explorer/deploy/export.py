@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from pathlib import Path
 
@@ -12,6 +11,19 @@ import numpy as np
 from explorer import __version__
 from explorer.bn import bn_layers
 from explorer.checkpoint import Checkpoint, load_checkpoint
+from explorer.deploy.board import (
+    archive,
+    bench_script,
+    copy_tools,
+    get_runtime_hint,
+    kit_tools,
+    module_cpu,
+    preflight_script,
+    required_cpuinfo,
+    run_script,
+    write_script,
+    write_sums,
+)
 from explorer.deploy.bundle import (
     MANIFEST_FORMAT,
     BundleError,
@@ -20,7 +32,14 @@ from explorer.deploy.bundle import (
     sha256_file,
     sort_rows,
 )
-from explorer.deploy.iree import ENTRY, compile_checkpoint, cpu_flags, get_target, iree_version
+from explorer.deploy.iree import (
+    ENTRY,
+    compile_checkpoint,
+    get_target,
+    iree_revision,
+    iree_version,
+    runtime_requirement,
+)
 from explorer.engine import StudyView
 from explorer.errors import CheckpointError
 
@@ -75,24 +94,33 @@ def front_rows(view: StudyView, min_accuracy: float | None = None, model=None) -
     return sort_rows(rows)
 
 
-BENCH_SCRIPT = """#!/bin/sh
-# Measure every configuration of pareto.json on this board with IREE's own benchmark tool and write
-# latency.csv (config,latency_ms,latency_p95_ms); then, on the machine with the database:
-#   explorer import-latency --db URL --study {study} --csv latency.csv --device NAME
-set -e
-cd "$(dirname "$0")"
-TOOL=${{IREE_BENCHMARK_MODULE:-iree-benchmark-module}}
-echo "config,latency_ms,latency_p95_ms" > latency.csv
-for cfg in {configs}; do
-  skip=$(echo "$cfg" | sed 's/./&,/g; s/,$//')
-  $TOOL --module=model.vmfb --device=local-sync --device_allocator=caching --function={entry} \\
-    --input={image_type}=0 --input={gates}xi32=$skip {bn_arg}\\
-    --benchmark_repetitions=20 --benchmark_min_time=0.05 --benchmark_format=csv 2>/dev/null \\
-    | awk -F, -v cfg="$cfg" '/_median/ {{m=$3}} /_stddev/ {{s=$3}} END {{printf "%s,%.6f,%.6f\\n", cfg, m, m+2*s}}' \\
-    >> latency.csv
-done
-echo "wrote latency.csv"
-"""
+def target_entry(tgt, vmfb: bytes) -> dict:
+    """The manifest's target: `cpu_features` are the LLVM features the module was compiled with (read
+    from the module itself, on every target), `cpuinfo` the /proc/cpuinfo flags a board needs for them."""
+    cpu, features = module_cpu(vmfb)
+    needs = required_cpuinfo(tgt.triple, features)
+    return {"name": tgt.name, "triple": tgt.triple, "compiler_flags": list(tgt.flags), "cpu": cpu,
+            "cpu_features": features, "cpuinfo": {f: list(flags) for f, flags in needs.items()}}  # fmt: skip
+
+
+def kit_scripts(out: Path, tgt, ckpt: Checkpoint, rows: list[ParetoRow], vmfb: bytes, bn_values: int) -> dict:
+    """run.sh, preflight.sh and (with per-row BatchNorm statistics) bn/<config>.npy for a board kit."""
+    h, w = ckpt.meta["dataset"]["image_size"]
+    shape, g = [1, h, w, ckpt.meta["in_channels"]], ckpt.num_gates
+    classes = [str(c) for c in ckpt.meta["dataset"].get("classes", [])]
+    cpu, features = module_cpu(vmfb)
+    write_script(out / "run.sh", run_script(ENTRY, shape, g, classes, runtime_requirement()))
+    needs = required_cpuinfo(tgt.triple, features)
+    image_type = "x".join(map(str, shape)) + "xf32"
+    hint = get_runtime_hint(tgt.triple)
+    write_script(out / "preflight.sh", preflight_script(tgt.name, cpu, needs, ENTRY, image_type, g, hint))
+    files = {"run": "run.sh", "preflight": "preflight.sh"}
+    if bn_values:
+        (out / "bn").mkdir(exist_ok=True)
+        for r in rows:
+            np.save(out / "bn" / f"{r.config}.npy", np.asarray(r.bn, dtype=np.float32))
+            files[f"bn_{r.config}"] = f"bn/{r.config}.npy"
+    return files
 
 
 def export_bundle(
@@ -105,6 +133,8 @@ def export_bundle(
     bench: bool = False,
     data=None,
     fast_paths: bool = True,
+    kit: bool = False,
+    runtime: Path | None = None,
 ) -> Path:
     """Write model.vmfb, pareto.bin, pareto.json, manifest.json (and bench.sh) into `out`.
 
@@ -145,30 +175,33 @@ def export_bundle(
         img = normalize(data.test_x[:1], data.mean, data.std).permute(0, 2, 3, 1).contiguous().numpy()
         np.save(out / "sample_image.npy", img.astype(np.float32))
         files["sample_image"] = "sample_image.npy"
+    bench = bench or kit
     if bench:
         # the full-depth configuration is the reference of every front: always measure it
         configs = list(dict.fromkeys(["1" * g] + [str(r.config) for r in rows]))
-        script = BENCH_SCRIPT.format(
-            study=shlex.quote(view.name), configs=" ".join(configs), entry=ENTRY,
-            image_type=f"1x{h}x{w}x{c}xf32", gates=g,
-            bn_arg=f"--input={bn_values}xf32=1 " if bn_values else "",  # values do not change the work done
-        )  # fmt: skip
-        (out / "bench.sh").write_text(script)
-        (out / "bench.sh").chmod(0o755)
+        script = bench_script(view.name, configs, ENTRY, f"1x{h}x{w}x{c}xf32", g, bn_values, runtime_requirement())
+        write_script(out / "bench.sh", script)
         files["bench"] = "bench.sh"
+    tools = None
+    if kit:
+        files.update(kit_scripts(out, tgt, ckpt, rows, module.read_bytes(), bn_values))
+        tools = kit_tools(tgt.name, tgt.triple, runtime)
+        if tools is not None:
+            files.update(copy_tools(tools, out))
     model = ckpt.model
     manifest = {
         "format": MANIFEST_FORMAT,
         "format_version": 1,
         "created_by": f"skip-explorer {__version__}",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "target": {
-            "name": tgt.name,
-            "triple": tgt.triple,
-            "compiler_flags": list(tgt.flags),
-            "cpu_features": cpu_flags() if tgt.name == "host" else [f for f in tgt.flags if "target-cpu" in f],
+        "target": target_entry(tgt, module.read_bytes()),
+        "iree_version": iree_version(),  # the exact build string of the compiler
+        # what loads the module: `pip install` this (or a runtime built from this revision)
+        "runtime": {
+            "pip": runtime_requirement(),
+            "iree_revision": iree_revision(),
+            "tools": "bin/" if tools is not None else None,
         },
-        "iree_version": iree_version(),
         "entry_function": ENTRY,
         "device": "local-sync",
         "inputs": [
@@ -224,5 +257,8 @@ def export_bundle(
         "files": {role: {"name": name, "sha256": sha256_file(out / name)} for role, name in files.items()},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if kit:
+        write_sums(out)
+        archive(out)
     assert module == out / "model.vmfb"
     return out

@@ -111,6 +111,30 @@ def iree_version() -> str:
         return dist_version("iree-base-compiler")
 
 
+def iree_revision() -> str | None:
+    """IREE's source revision (git commit) the installed compiler was built from, if it says."""
+    try:
+        from iree.compiler import version
+
+        return version.REVISIONS.get("IREE")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def runtime_requirement() -> str:
+    """The pip requirement of IREE's runtime that loads this compiler's modules (the compiler's own
+    package version: `iree_version()` is the build string, e.g. 3.13.0rc20261016, not pip-installable)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    for dist in ("iree-base-compiler", "iree-base-runtime"):
+        try:
+            return f"iree-base-runtime=={dist_version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return f"iree-base-runtime=={iree_version().split('rc')[0]}"
+
+
 def cpu_flags() -> list[str]:
     """The host CPU's feature flags (what `host` modules are compiled for)."""
     try:
