@@ -7,10 +7,10 @@
 # the release of the installed compiler or a close one), Debian's gcc-arm-linux-gnueabihf and
 # g++-arm-linux-gnueabihf, CMake >= 3.26 (Debian 12 has 3.25: `pip install cmake`), Ninja, and the
 # installed iree-base-runtime (its host tools generate code during the build).
-# (CMAKE_POLICY_VERSION_MINIMUM lets CMake 4 configure submodules that ask for an older CMake.)
 # What the settings avoid: no compiler; libbacktrace is downloaded at configure time (off); gcc's
 # 32-bit shift warnings break -Werror (off); the local-task driver does not build on 32-bit ARM, so
-# local-sync only (what bundles use) with the embedded-ELF loader (what modules contain).
+# local-sync only (what bundles use) with the embedded-ELF loader (what modules contain); CMake 4
+# refuses submodules that ask for an old CMake unless CMAKE_POLICY_VERSION_MINIMUM is set.
 # Usage: scripts/build-board-runtime.sh --target armv7 --iree-src DIR [--out DIR] [--jobs N]
 set -euo pipefail
 die() { echo "build-board-runtime: $*" >&2; exit 1; }
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     --iree-src) src=${2:-}; shift 2 ;;
     --out) out=${2:-}; shift 2 ;;
     --jobs) jobs=${2:-}; shift 2 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (usage: --target armv7 --iree-src DIR [--out DIR] [--jobs N])" ;;
   esac
 done
@@ -72,6 +72,7 @@ for tool in iree-run-module iree-benchmark-module; do
   cp "$found" "$out/$tool"
   $triple-strip "$out/$tool" 2>/dev/null || true
 done
-revision=$(git -C "$src" rev-parse HEAD 2>/dev/null || echo unknown)
+revision=$(git -C "$src" rev-parse HEAD 2>/dev/null \
+  || sed -n 's/.*"package-version": *"\([^"]*\)".*/version \1 (not a git checkout)/p' "$src/runtime/version.json" 2>/dev/null)
 echo "IREE $revision, armv7-a neon-vfpv4 hard float, local-sync + embedded ELF, built $(date -u +%FT%TZ) in $(($(date +%s) - start)) s" >"$out/BUILD-INFO"
 echo "armv7 runtime: $out/iree-run-module $out/iree-benchmark-module ($(cat "$out/BUILD-INFO"))"
