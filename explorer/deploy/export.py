@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -141,6 +142,8 @@ def export_bundle(
     `fast_paths`: compile the front's configurations as branches of their own (see
     `explorer.deploy.mlir.resnet_to_mlir`), so the runtime's configurations run as fast as statically
     compiled modules; any other skip vector still runs, gate by gate.
+    `kit`: also run.sh, preflight.sh, bench.sh, SHA256SUMS and the target's runtime tools (`runtime`,
+    else the ones we have, see `board.kit_tools`), all archived as OUT.tar.gz beside `out`.
     """
     tgt = get_target(target)
     ckpt = study_checkpoint(view, checkpoint)
@@ -184,6 +187,8 @@ def export_bundle(
         files["bench"] = "bench.sh"
     tools = None
     if kit:
+        for stale in ("bin", "bn"):  # from an earlier kit in the same folder (another target, another front)
+            shutil.rmtree(out / stale, ignore_errors=True)
         files.update(kit_scripts(out, tgt, ckpt, rows, module.read_bytes(), bn_values))
         tools = kit_tools(tgt.name, tgt.triple, runtime)
         if tools is not None:

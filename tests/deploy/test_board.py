@@ -156,7 +156,7 @@ def test_cpuinfo_requirements_of_the_board_targets():
 BOARDS = Path(os.environ.get("EXPLORER_BOARDS", Path.home() / ".cache" / "skip-explorer" / "boards"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def boards() -> Path:
     """The emulator kit: qemu-user, an arm64 sysroot and IREE's aarch64 runtime tools."""
     if not (BOARDS / "READY").is_file():
