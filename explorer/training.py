@@ -344,6 +344,7 @@ def train(
     `device`: where the steps run (cpu, cuda, cuda:N or auto); the checkpoint is the same either way.
     """
     cfg.validate()
+    dev = resolve_device(device)
     console = console or Console()
     out = Path(out_dir)
     has_state = (out / STATE_TENSORS).exists()
@@ -375,7 +376,6 @@ def train(
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, in_channels=data.in_channels, num_classes=data.num_classes)
-    dev = resolve_device(device)
     model = model.to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -196,3 +196,56 @@ def test_ctrl_c_saves_state_and_prints_how_to_resume(tmp_path):
     assert state["epoch"] == 1 and state["batch"] > 0
     with pytest.raises(TrainingError, match="different settings.*epochs"):
         train(TrainConfig(arch="resnet14", epochs=3, limit_train=1536, batch_size=64), out, resume=True)
+
+
+def test_gated_scope_always_runs_the_first_block_of_each_stage():
+    from explorer.training import scoped_survival
+
+    model = create_model("resnet20", in_channels=1)
+    all_blocks = scoped_survival(model, TrainConfig(sd_scope="all"))
+    gated = scoped_survival(model, TrainConfig(sd_scope="gated"))
+    for p_all, p_gated, gate in zip(all_blocks, gated, model.gate_of_block):
+        assert p_gated == (p_all if gate >= 0 else 1.0)
+    assert sum(p < 1 for p in gated) == model.num_gates
+
+
+def test_onecycle_warms_up_from_a_25th_to_the_peak_then_anneals_to_zero():
+    cfg = TrainConfig(epochs=20, lr=0.1, schedule="onecycle")
+    assert learning_rate(cfg, 0) == pytest.approx(0.004)
+    assert learning_rate(cfg, 3) == pytest.approx(0.1)  # 15% of 20 epochs
+    assert learning_rate(cfg, 1) < learning_rate(cfg, 2) < learning_rate(cfg, 3) > learning_rate(cfg, 10)
+    assert learning_rate(cfg, 19, 1.0) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_sandwich_loss_is_the_full_network_on_labels_plus_the_smallest_and_a_sampled_one_on_its_output():
+    from explorer.training import sample_keep, scoped_survival, step_loss, subnet_forward
+
+    torch.manual_seed(0)
+    model = create_model("resnet14", in_channels=1).eval()  # eval: outputs independent of the batch
+    x, y = torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    cfg = TrainConfig(rule="sandwich", sd_scope="gated")
+    survival = scoped_survival(model, cfg)
+    loss, logits = step_loss(model, x, y, cfg, survival, torch.Generator().manual_seed(5))
+    keep = sample_keep(survival, torch.Generator().manual_seed(5))
+    soft = model(x).softmax(1)
+    smallest = [gate < 0 for gate in model.gate_of_block]
+    expected = (
+        F.cross_entropy(model(x), y)
+        + F.cross_entropy(subnet_forward(model, x, smallest), soft)
+        + F.cross_entropy(subnet_forward(model, x, keep), soft)
+    )
+    assert torch.equal(logits, model(x))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    # the smallest sub-network is exactly the model with every gated block skipped, as at inference
+    assert torch.equal(subnet_forward(model, x, smallest), model(x, "0" * model.num_gates))
+    distill, _ = step_loss(model, x, y, TrainConfig(rule="distill", sd_scope="gated"), survival,
+                           torch.Generator().manual_seed(5))  # fmt: skip
+    assert distill.item() == pytest.approx(
+        (expected - F.cross_entropy(subnet_forward(model, x, smallest), soft)).item()
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_a_gpu_that_is_not_there_is_one_clear_error(tmp_path):
+    with pytest.raises(TrainingError, match="sees no CUDA GPU here; use --device cpu"):
+        train(TrainConfig(arch="resnet14", epochs=1, limit_train=64), tmp_path / "out", device="cuda")

@@ -20,11 +20,11 @@ class Policy(abc.ABC):
     name: ClassVar[str]
     help: ClassVar[str] = ""
 
-    def __init__(self, choices: list[Choice], *, delta_req_ms: float | None = None):
+    def __init__(self, choices: list[Choice], *, delta_req_ms: float | str | None = None):
         if not choices:
             raise WorkloadError("a policy needs at least one configuration")
         self.choices = choices  # index 0: no skipping; higher index: more skipping
-        self.delta_req_ms = choices[0].latency_ms if delta_req_ms is None else float(delta_req_ms)
+        self.delta_req_ms = parse_delta_req(delta_req_ms, choices[0].latency_ms)
         self.reset()
 
     def reset(self) -> None:
@@ -40,6 +40,21 @@ class Policy(abc.ABC):
     def choose(self, now_ms: float, idle_ms: float) -> int:
         """A request arrived at `now_ms` with the device idle for `idle_ms` (inf before the first
         inference); return the index of the configuration that serves it."""
+
+
+def parse_delta_req(value: float | str | None, no_skip_latency_ms: float) -> float | str:
+    """Δ_req in ms, or "auto"; None is the paper's default, the no-skip latency."""
+    if value is None:
+        return no_skip_latency_ms
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        ms = float(value)
+    except ValueError:
+        raise WorkloadError(f"--delta-req must be a time in ms or 'auto', got {value!r}") from None
+    if not ms >= 0:
+        raise WorkloadError(f"--delta-req must be at least 0 ms, got {value!r}")
+    return ms
 
 
 POLICIES: dict[str, type[Policy]] = {}
@@ -68,9 +83,21 @@ class Algorithm1(Policy):
         self.current = min(self.current + 1, len(self.choices) - 1)
 
     def choose(self, now_ms: float, idle_ms: float) -> int:
-        if idle_ms > self.delta_req_ms:
-            self.current = max(self.current - 1, 0)
+        if self.current > 0 and idle_ms > self.step_back_threshold_ms():
+            self.current -= 1
         return self.current
+
+    def step_back_threshold_ms(self) -> float:
+        """Δ_req, or with "auto" the idle time that would have fitted the next more accurate
+        configuration: its p95 latency minus the current one's median. Idle time is the gap
+        between arrivals minus the current latency, so this steps back exactly when the observed
+        inter-arrival time exceeds the slower configuration's p95 latency. The fixed default
+        (the no-skip latency) asks for an idle time that a loaded device never sees, so it never
+        returns to accurate rows in slow phases."""
+        if self.delta_req_ms != "auto":
+            return self.delta_req_ms
+        slower, now = self.choices[self.current - 1], self.choices[self.current]
+        return (slower.latency_p95_ms or slower.latency_ms) - now.latency_ms
 
 
 @register_policy

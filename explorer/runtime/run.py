@@ -51,6 +51,11 @@ def summarize(
         energy = estimate_energy_j(busy, idle, profile)
         e_source = f"ESTIMATE: {profile.name} profile, {profile.busy_w} W busy / {profile.idle_w} W idle"
     switches = sum(1 for a, b in zip(served, served[1:]) if a.choice != b.choice)
+    if served and len(known) == len(served):
+        effective, eff_source = sum(known) / len(trace), "correct answers among requests offered (drops miss)"
+    else:
+        effective = sum(r.expected_accuracy for r in served) / len(trace) if trace else float("nan")
+        eff_source = "expected: validation accuracy of each processed request's configuration ÷ requests offered"
     q = (lambda p: float(np.percentile(lat, p))) if len(lat) else (lambda p: float("nan"))
     return {
         "engine": engine,
@@ -61,6 +66,11 @@ def summarize(
         "accuracy": accuracy,
         "accuracy_source": acc_source,
         "expected_accuracy": expected,
+        "effective_accuracy": effective,
+        "effective_accuracy_source": eff_source,
+        "deadline_miss_rate": deadline_miss_rate(trace),
+        "deadline": "the next request's arrival (a request dropped or answered after it misses)",
+        "step_backs": sum(1 for a, b in zip(trace, trace[1:]) if b.choice < a.choice),
         "latency_median_ms": q(50),
         "latency_p95_ms": q(95),
         "latency_max_ms": float(lat.max()) if len(lat) else float("nan"),
@@ -76,6 +86,21 @@ def summarize(
         "configuration_switches": switches,
         "configurations_used": dict(Counter(r.config for r in served).most_common()),
     }
+
+
+def deadline_miss_rate(trace: list[Request]) -> float:
+    """Fraction of requests offered that missed their deadline: the arrival of the next request
+    (the last one: its own arrival plus the gap before it). Dropped requests always miss."""
+    if not trace:
+        return float("nan")
+    misses = 0
+    for i, r in enumerate(trace):
+        if i + 1 < len(trace):
+            deadline = trace[i + 1].arrival_ms
+        else:
+            deadline = r.arrival_ms + (r.arrival_ms - trace[i - 1].arrival_ms if i else math.inf)
+        misses += r.dropped or r.end_ms > deadline
+    return misses / len(trace)
 
 
 def execute_run(

@@ -77,3 +77,24 @@ def test_simulated_latency_spread_matches_the_measured_median_and_p95():
     assert np.percentile(lat, 95) == pytest.approx(13.0, rel=0.02)
     acc = np.mean([ex.serve(i, 0.0, 0).correct for i in range(20000)])
     assert acc == pytest.approx(0.9, abs=0.01)
+
+
+def test_effective_accuracy_counts_drops_as_misses_and_deadlines_are_the_next_arrival():
+    from explorer.config import SkipConfig
+    from explorer.runtime.choices import Choice
+    from explorer.runtime.controller import Request
+    from explorer.runtime.energy import get_profile
+    from explorer.runtime.run import summarize
+
+    cs = [Choice(SkipConfig.all_on(2), 0.9, 4.0)]
+    trace = [
+        Request(0, 0.0, False, 0, "11", 0.0, 4.0, 4.0, 1, 1, True, 0.9),  # ends before the next arrival
+        Request(1, 5.0, False, 0, "11", 5.0, 9.0, 4.0, 1, 1, True, 0.9),  # correct but after the next arrival
+        Request(2, 7.0, True, 0, "11"),  # dropped: a miss for both metrics
+        Request(3, 12.0, False, 0, "11", 12.0, 16.0, 4.0, 2, 3, False, 0.9),  # wrong; deadline 12 + 5
+    ]
+    s = summarize(trace, cs, get_profile(None), engine="test")
+    assert s["accuracy"] == pytest.approx(2 / 3)  # among processed
+    assert s["effective_accuracy"] == pytest.approx(2 / 4)  # among offered
+    assert s["deadline_miss_rate"] == pytest.approx(2 / 4)  # the late answer and the drop
+    assert s["step_backs"] == 0

@@ -102,3 +102,23 @@ def test_rate_fit_adapts_to_a_device_slower_than_the_exported_latencies():
     trace = run_requests(arrivals, policy, SimExecutor(device, spread=False))
     assert policy.speed == pytest.approx(2.0, rel=0.05)
     assert [r.choice for r in trace[-10:]] == [1] * 10 and not any(r.dropped for r in trace[-10:])
+
+
+def test_auto_delta_req_steps_back_when_the_gap_fits_the_more_accurate_configuration():
+    # latencies 10, 6, 3 ms; after a drop the controller serves with configuration 1 (6 ms).
+    # The request at 23 finds the device idle 5 ms (23 − 18) in a gap of 11 ms, in which the
+    # 10 ms configuration would have fitted: auto steps back (threshold 10 − 6 = 4 ms), the
+    # paper's fixed Δ_req (10 ms, the no-skip latency) does not.
+    arrivals = [0, 5, 12, 23]
+    fixed, _ = decisions("algorithm1", arrivals)
+    auto, _ = decisions("algorithm1", arrivals, delta_req_ms="auto")
+    assert fixed[-1] == ("run", 1)
+    assert auto[-1] == ("run", 0)
+    # idle 2 ms (gap 7 ms < 10 ms): auto stays too
+    assert decisions("algorithm1", [0, 5, 12, 20], delta_req_ms="auto")[0][-1] == ("run", 1)
+
+
+@pytest.mark.parametrize("bad", ["soon", "-1"])
+def test_bad_delta_req_is_one_clear_error(bad):
+    with pytest.raises(WorkloadError, match="--delta-req"):
+        create_policy("algorithm1", choices(), delta_req_ms=bad)
