@@ -52,6 +52,11 @@ def demo_cmd(
     ),
     bundle_dir: Path = typer.Option(Path("explorer-demo-bundle"), "--bundle", help="Where to export the host bundle."),
     limit: int | None = typer.Option(None, "--limit", help="Validation images per evaluation (default: all 5,000)."),
+    bn_recal: int = typer.Option(
+        2000,
+        "--bn-recal",
+        help="Re-estimate BatchNorm statistics per configuration on N training images (0: the checkpoint's own).",
+    ),
     data_dir: Path | None = DataDirOption,
     threads: int | None = ThreadsOption,
 ) -> None:
@@ -62,7 +67,7 @@ def demo_cmd(
     database = Database(db)
     name = f"demo-{Path(path).resolve().name}"
     try:
-        engine = build_engine(database, path, name, limit=limit, data_dir=data_dir)
+        engine = build_engine(database, path, name, limit=limit, data_dir=data_dir, bn_recal=bn_recal)
     except StudySettingsError as e:
         # a demo database from another version or machine (the IREE module, the CPU and the data
         # are part of a study's settings): keep that study, run this one beside it
@@ -70,14 +75,20 @@ def demo_cmd(
         console.print(
             f"[yellow]{db} holds a study {name!r} measured with other settings: using {name}-{tag}[/]", soft_wrap=True
         )
-        engine = build_engine(database, path, f"{name}-{tag}", limit=limit, data_dir=data_dir)
+        engine = build_engine(database, path, f"{name}-{tag}", limit=limit, data_dir=data_dir, bn_recal=bn_recal)
     ckpt = engine.subject.checkpoint
     console.rule("[bold]1. The model")
     console.print(
         f"{ckpt.arch} trained on {ckpt.dataset} with Stochastic Depth p_L = {ckpt.meta['training']['sd_pl']}: "
         f"{ckpt.num_gates} skippable blocks, one executable for all {2**ckpt.num_gates} configurations"
     )
+    stats = (
+        f"BatchNorm statistics re-estimated per configuration on {bn_recal} training images"
+        if bn_recal
+        else ("the checkpoint's BatchNorm statistics")
+    )
     console.rule("[bold]2. Search (sensitivity ranking; accuracy on the validation split; latency of the IREE module)")
+    console.print(f"Accuracy with {stats}.")
     run_strategies(engine, ["sensitivity"], budget=None, seed=0, console=console)
     view = load_study(database, engine.study)
     full = view.full

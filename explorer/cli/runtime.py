@@ -32,7 +32,10 @@ MinAccOption = typer.Option(
     None, "--min-accuracy", help="Keep configurations at least this accurate (fraction; default: no-skip − 0.10)."
 )
 DeltaOption = typer.Option(
-    None, "--delta-req", help="Algorithm 1's maximum idle time Δ_req in ms (default: the no-skip latency)."
+    None,
+    "--delta-req",
+    help="Algorithm 1's maximum idle time Δ_req in ms (default: the no-skip latency), or auto: step back "
+    "when the idle time would have fitted the next more accurate configuration.",
 )
 ProfileOption = typer.Option(
     None, "--power-profile", help=f"Board power profile for the energy estimate: {', '.join(PROFILES)}."
@@ -59,6 +62,9 @@ def summary_table(title: str, s: dict) -> Table:
         ("policy", s["policy"]),
         ("processed / requests", f"{s['processed']} / {s['requests']} ({s['dropped']} dropped)"),
         ("accuracy of processed (%)", f"{100 * s['accuracy']:.2f}"),
+        ("effective accuracy (% of requests offered)", f"{100 * s['effective_accuracy']:.2f}"),
+        ("deadline misses (% of requests)", f"{100 * s['deadline_miss_rate']:.2f}"),
+        ("steps back to less skipping", str(s["step_backs"])),
         ("expected accuracy (validation, %)", f"{100 * s['expected_accuracy']:.2f}"),
         ("latency median / p95 / max (ms)",
          f"{s['latency_median_ms']:.3f} / {s['latency_p95_ms']:.3f} / {s['latency_max_ms']:.3f}"),
@@ -99,7 +105,7 @@ def simulate_cmd(
     seed: int = SeedOption,
     trace: Path | None = TraceOption,
     min_accuracy: float | None = MinAccOption,
-    delta_req: float | None = DeltaOption,
+    delta_req: str | None = DeltaOption,
     power_profile: str | None = ProfileOption,
     busy_w: float | None = BusyOption,
     idle_w: float | None = IdleOption,
@@ -128,7 +134,7 @@ def serve_cmd(
     seed: int = SeedOption,
     trace: Path | None = TraceOption,
     min_accuracy: float | None = MinAccOption,
-    delta_req: float | None = DeltaOption,
+    delta_req: str | None = DeltaOption,
     power_profile: str | None = ProfileOption,
     busy_w: float | None = BusyOption,
     idle_w: float | None = IdleOption,
@@ -158,7 +164,13 @@ def serve_cmd(
     _finish(console, result, f"live: {workload} workload, period {period} ({period_ms or 0:.3f} ms)", out, settings)
 
 
-TABLE1_METHODS = (("Original", "static"), ("Ours (Algorithm 1)", "algorithm1"), ("Ours (rate-fit)", "rate-fit"))
+# (row label, policy, Δ_req override): None keeps the --delta-req given to table1
+TABLE1_METHODS = (
+    ("Original", "static", None),
+    ("Ours (Algorithm 1)", "algorithm1", None),
+    ("Ours (Algorithm 1, auto Δ_req)", "algorithm1", "auto"),
+    ("Ours (rate-fit)", "rate-fit", None),
+)
 
 
 def table1_rows(
@@ -177,7 +189,9 @@ def table1_rows(
         images, labels = load_test_images(bundle, data_dir)
         executor = LiveExecutor(bundle.vmfb, choices, images, labels)
         executor.warm_up()
-    methods = [(label, create_policy(name, choices, delta_req_ms=delta_req)) for label, name in TABLE1_METHODS]
+    methods = [
+        (label, create_policy(name, choices, delta_req_ms=delta or delta_req)) for label, name, delta in TABLE1_METHODS
+    ]
     methods += [("SkipNet", None)] if skipnet is not None else []
     runs: dict[str, list[dict]] = {label: [] for label, _ in methods}
     # seeds outside, methods inside: on a machine whose speed drifts, every method sees the drift alike
@@ -194,7 +208,10 @@ def table1_rows(
                 ex = SimExecutor(choices, seed)
             runs[label].append(execute_run(arrivals, pol, ex, profile, engine="live" if live else "simulated").summary)
     rows = []
-    keys = ("accuracy", "processed", "dropped", "inferences_per_w", "latency_median_ms", "latency_max_over_min")
+    keys = (
+        "accuracy", "effective_accuracy", "deadline_miss_rate", "step_backs", "processed", "dropped",
+        "inferences_per_w", "latency_median_ms", "latency_max_over_min",
+    )  # fmt: skip
     for label, _ in methods:
         row = {"method": label, **{k: float(np.mean([r[k] for r in runs[label]])) for k in keys}}
         row["energy_source"] = runs[label][0]["energy_source"]
@@ -209,15 +226,21 @@ def table1_rows(
 
 def table1_table(title: str, rows: list[dict]) -> Table:
     t = Table(title=title)
-    for col in ("method", "accuracy %", "Δ accuracy", "processed", "inferences ×", "inferences/W", "inf/W ×",
-                "median ms", "max÷min"):  # fmt: skip
-        t.add_column(col, justify="left" if col == "method" else "right")
+    t.add_column("method", no_wrap=True)
+    for col in ("accuracy %", "Δ points", "effective %", "misses %", "processed", "×", "inf/W", "inf/W ×",
+                "median ms", "max÷min", "back"):  # fmt: skip
+        t.add_column(col, justify="right")
     for r in rows:
         t.add_row(
-            r["method"], f"{100 * r['accuracy']:.2f}", f"{r['accuracy_delta_pp']:+.2f}", f"{r['processed']:.1f}",
+            r["method"], f"{100 * r['accuracy']:.2f}", f"{r['accuracy_delta_pp']:+.2f}",
+            f"{100 * r['effective_accuracy']:.2f}", f"{100 * r['deadline_miss_rate']:.1f}", f"{r['processed']:.1f}",
             f"{r['processed_x']:.2f}×", f"{r['inferences_per_w']:.4g}", f"{r['inferences_per_w_x']:.2f}×",
-            f"{r['latency_median_ms']:.3f}", f"{r['latency_max_over_min']:.2f}",
+            f"{r['latency_median_ms']:.3f}", f"{r['latency_max_over_min']:.2f}", f"{r['step_backs']:.1f}",
         )  # fmt: skip
+    t.caption = (
+        "effective: correct answers ÷ requests offered (drops are misses); misses: requests dropped or answered "
+        "after the next arrival; back: steps to less skipping"
+    )
     return t
 
 
@@ -232,7 +255,7 @@ def table1_cmd(
     requests: int = RequestsOption,
     seeds: int = typer.Option(5, "--seeds", help="Average over this many seeded workloads (seeds 0..N-1)."),
     min_accuracy: float | None = MinAccOption,
-    delta_req: float | None = DeltaOption,
+    delta_req: str | None = DeltaOption,
     power_profile: str | None = ProfileOption,
     busy_w: float | None = BusyOption,
     idle_w: float | None = IdleOption,

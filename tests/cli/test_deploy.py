@@ -77,3 +77,44 @@ def test_predict_refuses_an_image_of_another_size(npz_study, tmp_path, shape):
     proc = run("predict", "--bundle", str(bundle), "--image", str(tmp_path / "img.npy"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"shape {shape}" in proc.stderr and "takes (1, 8, 8, 1)" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def bundle(npz_study, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle") / "b"
+    assert export(npz_study, out).returncode == 0
+    return out
+
+
+def _predicted(proc):
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]  # "skip=BITS class K (name)"
+
+
+def test_predict_uses_the_most_accurate_row_by_default(bundle):
+    rows = json.loads((bundle / "pareto.json").read_text())
+    best = max(rows, key=lambda r: (r["accuracy"], -r["latency_ms"]))
+    out = _predicted(run("predict", "--bundle", str(bundle), "--image", str(bundle / "sample_image.npy")))
+    assert out.startswith(f"skip={best['config']} ")
+
+
+def test_predict_normalises_raw_pixels_and_warns_about_an_unnormalised_float_image(npz_study, bundle, tmp_path):
+    _, npz, _ = npz_study
+    pixels = np.load(npz)["x_test"][0]  # the test image sample_image.npy was made from, uint8 8×8×1
+    np.save(tmp_path / "raw.npy", pixels)
+    np.save(tmp_path / "float.npy", pixels[None].astype(np.float32))
+    reference = _predicted(run("predict", "--bundle", str(bundle), "--image", str(bundle / "sample_image.npy")))
+    raw = run("predict", "--bundle", str(bundle), "--image", str(tmp_path / "raw.npy"))
+    assert _predicted(raw) == reference and "normalised with the bundle's mean" in raw.stdout
+    unnormalised = run("predict", "--bundle", str(bundle), "--image", str(tmp_path / "float.npy"))
+    assert unnormalised.returncode == 0 and "far outside a normalised image" in unnormalised.stderr
+
+
+def test_the_default_row_is_the_most_accurate_not_the_first():
+    from types import SimpleNamespace as Row
+
+    from explorer.cli.deploy import most_accurate
+
+    rows = [Row(config="111111", accuracy=0.86, latency_ms=1.0), Row(config="111011", accuracy=0.89, latency_ms=0.9),
+            Row(config="110011", accuracy=0.89, latency_ms=0.8), Row(config="000000", accuracy=0.5, latency_ms=0.3)]  # fmt: skip
+    assert most_accurate(rows).config == "110011"
