@@ -364,7 +364,7 @@ def test_bn_recal_study_exports_a_version_2_bundle(tiny_ckpt, tmp_path):
             "--db", db, "--study", "r")  # fmt: skip
     assert r.returncode == 0, r.stderr
     out = tmp_path / "bundle"
-    assert run("export", "--db", db, "--study", "r", "--out", str(out)).returncode == 0
+    assert run("export", "--db", db, "--study", "r", "--out", str(out), "--kit").returncode == 0
     bundle = read_bundle(out)
     assert (out / "pareto.bin").read_bytes()[8] == 2 and bundle.bn_values == 2 * 688
     assert all(row.bn is not None and row.bn.shape == (1376,) for row in bundle.rows)
@@ -373,6 +373,18 @@ def test_bn_recal_study_exports_a_version_2_bundle(tiny_ckpt, tmp_path):
         "predict", "--bundle", str(out), "--image", str(out / "sample_image.npy"), "--skip", str(bundle.rows[0].config)
     )
     assert ok.returncode == 0 and "class" in ok.stdout
+    # the kit's run.sh passes each row's statistics (bn/<row>.npy) and refuses a skip vector without any
+    module, image = IreeModule(out / "model.vmfb"), np.load(out / "sample_image.npy")
+    for row in bundle.rows:
+        cls = int(np.argmax(module(image, np.array(row.config.bits, dtype=np.int32), row.bn)))
+        board = subprocess.run(["sh", str(out / "run.sh"), "sample_image.npy", str(row.config)], capture_output=True,
+                               text=True, timeout=120)  # fmt: skip
+        assert board.returncode == 0 and board.stdout.startswith(f"skip={row.config} class {cls} ("), board.stderr
+    other = next(str(SkipConfig.from_int(i, 6)) for i in range(64) if SkipConfig.from_int(i, 6) not in
+                 {r.config for r in bundle.rows})  # fmt: skip
+    refused = subprocess.run(["sh", str(out / "run.sh"), "sample_image.npy", other], capture_output=True, text=True)
+    assert refused.returncode == 1 and f"skip vector {other} is not a row of pareto.json" in refused.stderr
+    assert subprocess.run(["sh", str(out / "preflight.sh")], capture_output=True).returncode == 0
 
 
 def test_gate_bits_as_scalar_arguments_give_the_same_logits(tiny_ckpt, tmp_path):
