@@ -146,6 +146,7 @@ def export_bundle(
     else the ones we have, see `board.kit_tools`), all archived as OUT.tar.gz beside `out`.
     """
     tgt = get_target(target)
+    tools = kit_tools(tgt.name, tgt.triple, runtime) if kit else None  # before compiling: a wrong folder fails fast
     ckpt = study_checkpoint(view, checkpoint)
     rows = front_rows(view, min_accuracy, ckpt.model)
     bn_values = len(rows[0].bn) if rows[0].bn is not None else 0
@@ -185,12 +186,10 @@ def export_bundle(
         script = bench_script(view.name, configs, ENTRY, f"1x{h}x{w}x{c}xf32", g, bn_values, runtime_requirement())
         write_script(out / "bench.sh", script)
         files["bench"] = "bench.sh"
-    tools = None
     if kit:
         for stale in ("bin", "bn"):  # from an earlier kit in the same folder (another target, another front)
             shutil.rmtree(out / stale, ignore_errors=True)
         files.update(kit_scripts(out, tgt, ckpt, rows, module.read_bytes(), bn_values))
-        tools = kit_tools(tgt.name, tgt.triple, runtime)
         if tools is not None:
             files.update(copy_tools(tools, out))
     model = ckpt.model

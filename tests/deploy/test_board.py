@@ -281,6 +281,27 @@ def test_armv7_kit_preflight_refuses_this_x86_cpu(armv7_kit):
     assert "this CPU lacks what model.vmfb was compiled for (armv7, cpu cortex-a15): neon" in r.stderr, r.stderr
 
 
+def test_kit_refuses_runtime_tools_for_another_cpu_before_compiling(study, tmp_path):
+    from explorer.deploy.board import host_tools
+
+    out = tmp_path / "kit"
+    r = explorer("export", "--db", study[0], "--study", study[1], "--out", str(out), "--target", "armv7", "--kit",
+                 "--runtime", str(host_tools()))  # fmt: skip
+    assert r.returncode != 0 and "iree-run-module is built for another CPU" in r.stderr, r.stderr
+    assert not out.exists()
+    r = explorer("export", "--db", study[0], "--study", study[1], "--out", str(out), "--runtime", str(tmp_path))
+    assert r.returncode != 0 and "--runtime goes with --kit" in r.stderr
+
+
+def test_bench_refuses_a_tool_built_for_another_cpu(boards, host_bench, tmp_path):
+    """IREE's aarch64 tool on this x86-64 machine: it cannot run (or, where binfmt runs it under
+    qemu, it cannot load the x86-64 module): a message, exit 1, no CSV either way."""
+    b = copy_bundle(host_bench, tmp_path / "b")
+    r = bench(b, tool=str(boards / "iree-aarch64" / "iree-benchmark-module"))
+    assert r.returncode == 1 and not (b / "latency.csv").exists()
+    assert "cannot run on this machine" in r.stderr or "failed on configuration 111111" in r.stderr, r.stderr
+
+
 def emulated_cpuinfo(boards: Path, arch: str, cpu: str, dst: Path) -> Path:
     """A /proc/cpuinfo Features line with the hardware capabilities qemu gives the emulated `cpu`
     (glibc's LD_SHOW_AUXV; aarch64 prints them as a bit mask, decoded with the kernel's names)."""
