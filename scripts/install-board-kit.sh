@@ -72,6 +72,7 @@ for tool in iree-run-module iree-benchmark-module; do
   chmod 755 "$dir/iree-aarch64/$tool"
 done
 
+echo "iree-base-runtime==$version" >"$dir/iree-aarch64/VERSION"
 "$dir/qemu/qemu-aarch64-static" -L "$dir/arm64" "$dir/iree-aarch64/iree-run-module" --help >/dev/null \
   || { echo "install-board-kit: the aarch64 iree-run-module does not run under qemu" >&2; exit 1; }
 echo "$stamp" >"$dir/READY"

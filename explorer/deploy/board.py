@@ -307,7 +307,12 @@ def aarch64_tools() -> Path:
     """IREE's aarch64 tools from the manylinux aarch64 iree-base-runtime wheel of our version,
     unpacked into the board cache (downloaded once with pip)."""
     folder = boards_dir() / "iree-aarch64"
-    if all((folder / t).is_file() for t in TOOLS):
+    stamp = folder / "VERSION"  # the tools must be of the compiler's version, not an earlier one
+    if (
+        all((folder / t).is_file() for t in TOOLS)
+        and stamp.is_file()
+        and stamp.read_text().strip() == runtime_requirement()
+    ):
         return folder
     import tempfile
     import zipfile
@@ -330,6 +335,7 @@ def aarch64_tools() -> Path:
             for tool in TOOLS:
                 (folder / tool).write_bytes(whl.read(f"iree/_runtime_libs/{tool}"))
                 (folder / tool).chmod(0o755)
+        stamp.write_text(runtime_requirement() + "\n")
     return folder
 
 
