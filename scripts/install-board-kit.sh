@@ -13,7 +13,7 @@
 set -euo pipefail
 dir=${1:-${EXPLORER_BOARDS:-$HOME/.cache/skip-explorer/boards}}
 version=$(python3 -c "from importlib.metadata import version; print(version('iree-base-runtime'))")
-stamp="board kit 1: qemu-user-static, arm64 + armhf sysroots, iree-base-runtime $version aarch64"
+stamp="board kit 2: qemu-user-static, arm64 + armhf sysroots, iree-base-runtime $version aarch64"
 if [ "$(cat "$dir/READY" 2>/dev/null)" = "$stamp" ]; then
   echo "board kit ready: $dir"
   exit 0
