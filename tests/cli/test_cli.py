@@ -108,7 +108,7 @@ def test_demo_runs_on_a_given_checkpoint(ckpt, tmp_path):
     assert (tmp_path / "b" / "pareto.bin").is_file() and (tmp_path / "b" / "model.vmfb").is_file()
     assert "Table I row" in out and "Original" in out and "Ours (Algorithm 1)" in out and "effective %" in out
     # the demo shows the front with BatchNorm statistics re-estimated per configuration, and ships them
-    assert "BatchNorm statistics re-estimated per configuration on 2000 training images" in out
+    assert "BatchNorm statistics re-estimated per configuration on 500 training images" in out
     from explorer.deploy.bundle import read_bundle
 
     assert read_bundle(tmp_path / "b").bn_values
