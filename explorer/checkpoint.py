@@ -7,7 +7,6 @@ with all blocks executed, and the sha256 of the weights file, which is verified 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from explorer import __version__
+from explorer.data import sha256_file as sha256_of
 from explorer.errors import CheckpointError, ConfigError
 from explorer.models import create_model
 
@@ -27,14 +27,6 @@ METADATA_FILE = "metadata.json"
 FORMAT = "skip-explorer-checkpoint"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "format_version", "arch", "in_channels", "num_classes", "dataset", "weights_sha256")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_json_atomic(path: Path, obj) -> None:

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
+from cli_run import run
 
 from explorer.checkpoint import save_checkpoint
 from explorer.models import create_model
-
-ENV = {**os.environ, "COLUMNS": "200"}
-
-
-def run(*args, check=False):
-    proc = subprocess.run(
-        [sys.executable, "-m", "explorer.cli", *args], capture_output=True, text=True, env=ENV, timeout=600
-    )
-    if check and proc.returncode:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def test_help_lists_every_command_with_its_purpose():

@@ -6,24 +6,11 @@ The study is searched with PyTorch latencies (quick); export compiles the module
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-
-ENV = {**os.environ, "COLUMNS": "200"}
-
-
-def run(*args, check=False):
-    proc = subprocess.run(
-        [sys.executable, "-m", "explorer.cli", *args], capture_output=True, text=True, env=ENV, timeout=900
-    )
-    if check and proc.returncode:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+from cli_run import run
 
 
 @pytest.fixture(scope="module")

@@ -7,26 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
+from cli_run import run
 
 from explorer.checkpoint import METADATA_FILE, WEIGHTS_FILE
-
-ENV = {**os.environ, "COLUMNS": "200"}
-
-
-def run(*args, check=False):
-    proc = subprocess.run(
-        [sys.executable, "-m", "explorer.cli", *args], capture_output=True, text=True, env=ENV, timeout=600
-    )
-    if check and proc.returncode:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")
