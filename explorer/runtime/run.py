@@ -38,8 +38,11 @@ def summarize(
     known = [r.correct for r in served if r.correct is not None]
     if served and len(known) == len(served):
         accuracy, acc_source = sum(known) / len(known), "correct predictions among processed requests"
+        effective, eff_source = sum(known) / len(trace), "correct answers among requests offered (drops miss)"
     else:
         accuracy, acc_source = float("nan"), "unknown"
+        effective = sum(r.expected_accuracy for r in served) / len(trace) if trace else float("nan")
+        eff_source = "expected: validation accuracy of each processed request's configuration ÷ requests offered"
     expected = float(np.mean([r.expected_accuracy for r in served])) if served else float("nan")
     per_inf = [choices[r.choice].energy_mj for r in served]
     if measured_energy_j is not None:
@@ -51,11 +54,6 @@ def summarize(
         energy = estimate_energy_j(busy, idle, profile)
         e_source = f"ESTIMATE: {profile.name} profile, {profile.busy_w} W busy / {profile.idle_w} W idle"
     switches = sum(1 for a, b in zip(served, served[1:]) if a.choice != b.choice)
-    if served and len(known) == len(served):
-        effective, eff_source = sum(known) / len(trace), "correct answers among requests offered (drops miss)"
-    else:
-        effective = sum(r.expected_accuracy for r in served) / len(trace) if trace else float("nan")
-        eff_source = "expected: validation accuracy of each processed request's configuration ÷ requests offered"
     q = (lambda p: float(np.percentile(lat, p))) if len(lat) else (lambda p: float("nan"))
     return {
         "engine": engine,
