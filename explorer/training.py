@@ -9,7 +9,7 @@ by 1/p_l; at inference nothing is scaled. The full-depth model is therefore the 
 and skipping a block at inference just leaves out its residual, exactly as a drop did in training.
 (Huang et al. instead scale by p_l at test time; the two are equivalent in expectation.)
 
-Recipe options beyond the paper's (the study behind them is in docs/benchmarks.md):
+Recipe options beyond the paper's (scripts/train_models.py defines the study that compares them):
 - `sd_scope="gated"` drops only the blocks a skip vector can switch off (the first block of
   each stage always runs at inference, so dropping it in training teaches nothing we use);
 - `rule="distill"`: in-place self-distillation (slimmable networks, Yu et al. 2019; Adaptive
@@ -64,6 +64,11 @@ STEP_SCHEDULE = ((0.0, 1.0), (0.5, 0.1), (0.85, 0.001))
 SCHEDULES = ("step", "cosine", "onecycle")
 ONECYCLE_WARMUP = 0.15  # fraction of iterations of linear warm-up from lr/25 to lr
 RULES = ("sd", "distill", "sandwich")
+SCALING = {  # what the checkpoint records about residual scaling, per rule
+    "sd": "inverse: kept residuals scaled by 1/p_l in training; no scaling at inference",
+    "distill": "none: sampled sub-networks run unscaled in training, as at inference",
+    "sandwich": "none: sampled sub-networks run unscaled in training, as at inference",
+}
 # Values of fields added after 0.1 that runs saved before them were trained with (for --resume).
 LEGACY_FIELDS = {"sd_scope": "all", "rule": "sd"}
 
@@ -150,14 +155,15 @@ def sd_forward(
     per_sample: bool = False,
 ) -> torch.Tensor:
     """Training forward pass with Stochastic Depth (inverse scaling of kept residuals)."""
+    kept = None if per_sample else sample_keep(survival, generator)
     x = model.stem(x)
-    for block, p in zip(model.blocks, survival):
+    for i, (block, p) in enumerate(zip(model.blocks, survival)):
         if p >= 1.0:
             x = block(x)
         elif per_sample:
             keep = (torch.rand(x.shape[0], 1, 1, 1, generator=generator) < p).to(x.device, x.dtype)
             x = F.relu(block.shortcut(x) + block.residual(x) * (keep / p))
-        elif float(torch.rand((), generator=generator)) < p:
+        elif kept[i]:
             x = F.relu(block.shortcut(x) + block.residual(x) * (1.0 / p))
         else:
             # dropped for this mini-batch: the block is its shortcut (input is post-ReLU, so relu is a no-op)
@@ -522,7 +528,7 @@ def train(
             "method": "stochastic-depth" if cfg.sd_pl < 1 else "standard",
             "survival": [round(p, 6) for p in survival],
             "device": str(dev),
-            "scaling": "inverse: kept residuals scaled by 1/p_l in training; no scaling at inference",
+            "scaling": SCALING[cfg.rule],
             "wall_time_s": round(elapsed, 1),
             "throughput_img_s": round(seen / max(elapsed, 1e-9), 1),
             "threads": torch.get_num_threads(),
