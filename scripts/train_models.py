@@ -55,14 +55,14 @@ def cli_flags(settings: dict) -> str:
     return " ".join(flags)
 
 
-def run_one(name: str, out: Path, data_dir: str | None, device: str, threads: int) -> None:
+def run_one(name: str, out: Path, data_dir: str | None, device: str, threads: int, epochs: int = 0) -> None:
     import torch
 
     from explorer.errors import TrainingError
     from explorer.training import TrainConfig, train
 
     torch.set_num_threads(threads)
-    cfg = TrainConfig(**RUNS[name])
+    cfg = TrainConfig(**{**RUNS[name], **({"epochs": epochs} if epochs else {})})
     try:
         train(cfg, out / name, data_dir=data_dir, resume=True, device=device)
     except TrainingError as e:
@@ -79,11 +79,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     ap.add_argument("--jobs", type=int, default=0, help="runs at a time (default: all)")
     ap.add_argument("--deadline", type=float, default=0, help="seconds after which runs are stopped and saved")
+    ap.add_argument("--epochs", type=int, default=0,
+                    help="train every run for this many epochs instead of its own (a shorter screening; "
+                         "give it its own --out)")
     ap.add_argument("--list", action="store_true", help="print each run's explorer train flags and exit")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        run_one(args.one, args.out, args.data_dir, args.device, args.threads)
+        run_one(args.one, args.out, args.data_dir, args.device, args.threads, args.epochs)
         return
     names = args.names or list(RUNS)
     unknown = [n for n in names if n not in RUNS]
@@ -91,7 +94,8 @@ def main() -> None:
         ap.error(f"unknown run(s) {', '.join(unknown)}; --list shows them")
     if args.list:
         for n in names:
-            print(f"{n}: explorer train {cli_flags(RUNS[n])} --out {args.out / n}")
+            settings = {**RUNS[n], **({"epochs": args.epochs} if args.epochs else {})}
+            print(f"{n}: explorer train {cli_flags(settings)} --out {args.out / n}")
         return
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -101,7 +105,8 @@ def main() -> None:
         while queue and len(running) < jobs:
             n = queue.pop(0)
             cmd = [sys.executable, __file__, "--one", n, "--out", str(args.out), "--device", args.device]
-            cmd += ["--threads", str(args.threads)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+            cmd += ["--threads", str(args.threads), "--epochs", str(args.epochs)]
+            cmd += ["--data-dir", args.data_dir] if args.data_dir else []
             log = open(args.out / f"{n}.log", "a")
             running[n] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
         time.sleep(1)
