@@ -43,7 +43,13 @@ def test_running_trials_of_a_dead_worker_are_failed_and_retried_by_another(tmp_p
     dead = create_strategy("optuna-tpe", storage=optuna_storage(url, heartbeat_s=1, grace_s=2), worker_salt=1, **kw)
     orphaned = dead.ask()  # asked, heart-beaten once, never told: the worker "dies"
     n_orphaned = sum(len(v) for v in dead._running.values())
-    time.sleep(3)
+    # wait until optuna's own staleness test (no heartbeat for longer than grace_s, on the database's
+    # clock; the one fail_stale_trials applies) holds for every orphaned trial
+    study_id = dead.storage.get_study_id_from_name("s/optuna-tpe")
+    deadline = time.monotonic() + 60
+    while len(dead.storage._get_stale_trial_ids(study_id)) < n_orphaned:
+        assert time.monotonic() < deadline, "the dead worker's trials never went stale"
+        time.sleep(0.1)
     alive = create_strategy("optuna-tpe", storage=optuna_storage(url, heartbeat_s=1, grace_s=2), worker_salt=2, **kw)
     retried = alive.ask()  # fails the stale trials first; their retries are queued and served first
     study = optuna.load_study(study_name="s/optuna-tpe", storage=url)
