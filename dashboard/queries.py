@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
-from explorer.engine import StudyView, load_study
+from explorer.engine import ENERGY_EVALUATOR, StudyView, load_study
 from explorer.storage import Database, EvaluationRecord, Study, Trial
 from explorer.storage.models import CheckpointRecord
 
@@ -75,33 +76,56 @@ def evaluations_frame(view: StudyView) -> pd.DataFrame:
     return df
 
 
-def hypervolume_history(view: StudyView) -> pd.DataFrame:
-    """Hypervolume after each evaluation of each strategy, in the order the strategy asked."""
+def hypervolume_history(view: StudyView, points: int = 150) -> pd.DataFrame:
+    """Hypervolume after each evaluation of each strategy, in the order the strategy asked (after
+    at most `points` evenly spaced evaluations of each)."""
     from explorer.pareto import hypervolume
 
     full = view.full[view.cost_metric]
     out = []
     for strategy in view.strategies():
         rows = sorted((r for r in view.rows if r["strategy"] == strategy), key=lambda r: r["seq"])
+        # at most `points` steps per strategy (every step of a 10,000-evaluation study would be
+        # 10,000 hypervolumes: minutes); the last evaluation is always one of them
+        at = set(np.unique(np.linspace(1, len(rows), min(len(rows), points)).round().astype(int)).tolist())
         acc, cost = [], []
         for k, r in enumerate(rows, start=1):
             if view.cost_metric not in r["metrics"]:
                 continue
             acc.append(r["metrics"]["accuracy"])
             cost.append(r["metrics"][view.cost_metric])
-            out.append({"strategy": strategy, "evaluations": k, "hypervolume": hypervolume(acc, cost, full)})
+            if k in at:
+                out.append({"strategy": strategy, "evaluations": k, "hypervolume": hypervolume(acc, cost, full)})
     return pd.DataFrame(out)
 
 
-def strategy_table(view: StudyView) -> pd.DataFrame:
+def configs_frame(view: StudyView) -> pd.DataFrame:
+    """One row per configuration: every metric, and every strategy that asked for it ("found by")."""
+    df = evaluations_frame(view)
+    if df.empty:
+        return df
+    found = df.groupby("config", sort=False)["strategy"].agg(lambda s: ", ".join(sorted(set(s))))
+    out = df.drop_duplicates("config").drop(columns=["strategy", "seq"]).set_index("config")
+    out.insert(0, "found by", found)
+    return out.reset_index()
+
+
+def strategy_table(view: StudyView, stored: dict[str, int] | None = None) -> pd.DataFrame:
+    """Per strategy: trials stored, evaluations in the view (the rest lack a metric), hypervolume."""
+    stored = stored or {}
     exhaustive = view.hypervolume("exhaustive") if "exhaustive" in view.strategies() else None
     out = []
     for strategy in view.strategies():
         hv = view.hypervolume(strategy)
         rows = [r for r in view.rows if r["strategy"] == strategy]
-        out.append({"strategy": strategy, "hypervolume": hv,
-                    "÷ exhaustive": hv / exhaustive if exhaustive else None, "evaluations": len(rows),
-                    "wall time s": sum(r["wall_time_s"] for r in rows)})  # fmt: skip
+        out.append({"strategy": strategy, "trials stored": stored.get(strategy, len(rows)), "evaluations shown": len(rows),
+                    "left out (a metric missing)": stored.get(strategy, len(rows)) - len(rows), "hypervolume": hv,
+                    "÷ exhaustive": hv / exhaustive if exhaustive else None,
+                    "wall time (s)": sum(r["wall_time_s"] for r in rows)})  # fmt: skip
+    for strategy in sorted(set(stored) - set(view.strategies()) - {"reference"}):  # nothing of it shown
+        out.append({"strategy": strategy, "trials stored": stored[strategy], "evaluations shown": 0,
+                    "left out (a metric missing)": stored[strategy], "hypervolume": None, "÷ exhaustive": None,
+                    "wall time (s)": None})  # fmt: skip
     return pd.DataFrame(out)
 
 
@@ -114,7 +138,7 @@ def block_importance(view: StudyView) -> pd.DataFrame:
     for e in view.evaluations():
         if e.config.num_skipped == 1:
             alone[e.config.skipped[0]] = full - e["accuracy"]
-    table = {"gate": list(range(g)), "accuracy drop skipped alone (points)": [
+    table = {"gate": list(range(g)), "accuracy drop when skipped alone (pp)": [
         100 * alone[i] if i in alone else None for i in range(g)]}  # fmt: skip
     for strategy in RANKERS:
         order = ranking_order([r for r in view.rows if r["strategy"] == strategy])
@@ -155,6 +179,71 @@ def load(db: Database, study: str, device: str | None = None) -> StudyView:
     return load_study(db, study, device=device)
 
 
+def db_version(db: Database) -> tuple:
+    """Changes whenever a study, trial or evaluation is added or updated: the key of every cache."""
+    with db.session() as s:
+        trials = s.execute(select(func.count(Trial.id), func.max(Trial.id))).one()
+        evals = s.execute(select(func.count(EvaluationRecord.id), func.max(EvaluationRecord.id))).one()
+        studies = s.execute(select(func.count(Study.id), func.max(Study.updated_at))).one()
+    return (*trials, *evals, studies[0], str(studies[1]))
+
+
+def left_out(db: Database, view: StudyView) -> pd.DataFrame:
+    """The study's trials that its view leaves out, and why: one row per (strategy, configuration)
+    with the evaluators (under the view's settings) that have not measured it."""
+    contexts = view.settings["evaluators"]
+    required = set(contexts) - {ENERGY_EVALUATOR}
+    columns = ["strategy", "config", "missing"]
+    shown = {(r["strategy"], r["config"]) for r in view.rows}
+    with db.session() as s:
+        sid = s.scalars(select(Study.id).where(Study.name == view.name)).one()
+        if s.scalar(select(func.count(Trial.id)).where(Trial.study_id == sid)) == len(shown):
+            return pd.DataFrame([], columns=columns)  # nothing left out (the common case: no row read)
+        trials = [t for t in s.execute(select(Trial.strategy, Trial.config).where(Trial.study_id == sid))
+                  if tuple(t) not in shown]  # fmt: skip
+        configs = sorted({c for _, c in trials})
+        have: dict[str, set] = {}
+        for i in range(0, len(configs), 500):
+            for config, evaluator, context in s.execute(
+                select(EvaluationRecord.config, EvaluationRecord.evaluator, EvaluationRecord.context).where(
+                    EvaluationRecord.checkpoint_id == view.checkpoint.id,
+                    EvaluationRecord.config.in_(configs[i : i + 500]),
+                )
+            ):
+                if contexts.get(evaluator) == context:
+                    have.setdefault(config, set()).add(evaluator)
+    out = [(st, c, ", ".join(sorted(required - have.get(c, set())))) for st, c in trials]
+    return pd.DataFrame(out, columns=columns)
+
+
+def trial_counts(db: Database, study: str) -> dict[str, int]:
+    """Trials stored per strategy (what the database holds, before any view drops one)."""
+    with db.session() as s:
+        rows = s.execute(
+            select(Trial.strategy, func.count(Trial.id)).join(Study, Study.id == Trial.study_id)
+            .where(Study.name == study).group_by(Trial.strategy)
+        ).all()  # fmt: skip
+    return dict(rows)
+
+
+def config_records(db: Database, view: StudyView, config: str) -> pd.DataFrame:
+    """Every measurement stored for one configuration of the study's checkpoint (any settings)."""
+    with db.session() as s:
+        rows = s.execute(
+            select(EvaluationRecord.evaluator, EvaluationRecord.context, EvaluationRecord.metrics,
+                   EvaluationRecord.wall_time_s)
+            .where(EvaluationRecord.checkpoint_id == view.checkpoint.id, EvaluationRecord.config == config)
+            .order_by(EvaluationRecord.evaluator)
+        ).all()  # fmt: skip
+    used = view.settings["evaluators"]
+    out = []
+    for evaluator, context, metrics, wall in rows:
+        for metric, value in metrics.items():
+            out.append({"evaluator": evaluator, "settings": context, "metric": metric, "value": value,
+                        "wall time (s)": wall, "used by this view": used.get(evaluator) == context})  # fmt: skip
+    return pd.DataFrame(out, columns=["evaluator", "settings", "metric", "value", "wall time (s)", "used by this view"])
+
+
 def devices(db: Database, study: str) -> list[str]:
     """Boards with imported latencies for this study."""
     with db.session() as s:
@@ -167,13 +256,97 @@ def devices(db: Database, study: str) -> list[str]:
     return [c.split("=", 1)[1] for c in ctx]
 
 
+TABLE1_COLUMNS = ("method", "accuracy", "processed_x", "inferences_per_w_x")
+RUN_COLUMNS = ("arrival_ms", "config", "dropped", "request", "latency_ms")
+
+
 def read_table1(path: str | Path) -> dict[str, pd.DataFrame]:
-    """Rows written by `explorer table1 --out FILE`: one table per bundle (method, accuracy, ratios)."""
-    result = json.loads(Path(path).read_text())
-    return {bundle: pd.DataFrame(rows) for bundle, rows in sorted(result.items())}
+    """Rows written by `explorer table1 --out FILE`: one table per bundle (method, accuracy, ratios).
+    A file of any other shape is a ValueError that says what is wrong with it."""
+    try:
+        result = json.loads(Path(path).read_text())
+    except UnicodeDecodeError:
+        raise ValueError("it is not a text file") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"it is not JSON ({e})") from None
+    if not isinstance(result, dict) or not result:
+        raise ValueError("expected an object {bundle: [rows]} as written by explorer table1 --out")
+    tables = {}
+    for bundle, rows in sorted(result.items()):
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+            raise ValueError(f"bundle {bundle!r}: expected a list of rows (objects), got {type(rows).__name__}")
+        missing = [c for c in TABLE1_COLUMNS if any(c not in r for r in rows)]
+        if missing:
+            raise ValueError(f"bundle {bundle!r}: rows lack {', '.join(missing)}")
+        tables[bundle] = pd.DataFrame(rows)
+    return tables
 
 
 def read_run(folder: str | Path) -> tuple[dict, pd.DataFrame]:
     """A saved runtime run (explorer simulate/serve --out): summary and per-request trace."""
     f = Path(folder)
-    return json.loads((f / "summary.json").read_text()), pd.read_csv(f / "trace.csv", dtype={"config": str})
+    try:
+        summary = json.loads((f / "summary.json").read_text())
+        trace = pd.read_csv(f / "trace.csv", dtype={"config": str})
+    except (UnicodeDecodeError, json.JSONDecodeError, pd.errors.ParserError) as e:
+        raise ValueError(f"not a saved run ({e})") from None
+    missing = [c for c in RUN_COLUMNS if c not in trace]
+    if not isinstance(summary, dict) or missing:
+        raise ValueError(f"not a saved run (trace.csv lacks {', '.join(missing) or '-'}; summary.json: an object?)")
+    return summary, trace
+
+
+def saved_files(folder: str | Path, depth: int = 3) -> tuple[list[Path], list[Path]]:
+    """Saved runs (folders with summary.json and trace.csv) and Table I candidates (other .json
+    files) under `folder`, at most `depth` levels down, sorted."""
+    root = Path(folder)
+    runs, tables = [], []
+    if not root.is_dir():
+        return runs, tables
+    for level in range(depth + 1):
+        for p in sorted(root.glob("/".join(["*"] * (level + 1)))):
+            if p.name == "summary.json" and (p.parent / "trace.csv").is_file():
+                runs.append(p.parent)
+            elif p.suffix == ".json" and p.is_file() and p.name not in ("summary.json", "manifest.json", "pareto.json"):
+                tables.append(p)
+    return sorted(runs), sorted(tables)
+
+
+def checkpoint_places(recorded: str, db_url: str) -> list[Path]:
+    """Where a study's checkpoint may be on this machine: its recorded path if absolute; else that
+    path under the current folder and under the SQLite file's folder and each folder above it
+    (a search run from the project root records models/NAME, its database may sit in docs/data)."""
+    from sqlalchemy.engine import make_url
+
+    p = Path(recorded)
+    if p.is_absolute():
+        return [p]
+    bases = [Path.cwd()]
+    u = make_url(db_url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        bases += list(Path(u.database).resolve().parents)
+    return list(dict.fromkeys((b / p).resolve() for b in bases))
+
+
+def locate_checkpoint(view: StudyView, db_url: str) -> tuple[Path | None, str]:
+    """The study's own checkpoint on this machine (sha256 verified), or None and a message that says
+    where it was looked for and what to do."""
+    from explorer.deploy.export import study_checkpoint
+    from explorer.errors import ExplorerError
+
+    looked = []
+    for place in checkpoint_places(view.checkpoint.path, db_url):
+        if not place.exists():
+            looked.append(str(place))
+            continue
+        try:
+            study_checkpoint(view, place)
+            return place, ""
+        except ExplorerError:
+            looked.append(f"{place} (another checkpoint: sha256 differs, or unreadable)")
+    return None, (
+        f"The checkpoint of study {view.name!r} is not on this machine: the study records "
+        f"{view.checkpoint.path} (sha256 {view.checkpoint.sha256[:12]}…), and it is not at {'; '.join(looked)}. "
+        "Copy that checkpoint folder to one of these places (or open the dashboard where the study was searched) "
+        "to export here."
+    )
