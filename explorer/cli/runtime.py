@@ -320,8 +320,15 @@ def dashboard_cmd(
     db: str = typer.Option("sqlite:///explore.db", "--db", help="SQLAlchemy URL of the results database."),
     port: int = typer.Option(8501, "--port", help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    read_only: bool = typer.Option(
+        False, "--read-only", help="Serve the views only: no Run page (queues, workers), no Export page (compiles)."
+    ),
+    runs: Path | None = typer.Option(
+        None, "--runs", help="Folder of saved runs and Table I files for the Runtime page (default: the database's)."
+    ),
 ) -> None:
-    """Browse studies, trade-offs, strategies and blocks in a Streamlit app (reads the database only)."""
+    """Browse studies, trade-offs, evaluations, strategies and blocks in a Streamlit app."""
+    import ipaddress
     import os
     import sys
 
@@ -330,9 +337,20 @@ def dashboard_cmd(
     Database(db, create=False)  # a bad URL or missing file: one clear error here, not in the browser
     import explorer.dashboard
 
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        loopback = False
+    if not loopback and not read_only:
+        print(f"warning: --host {host} serves the Run page (queues studies, starts worker processes) and the Export "
+              "page (compiles, writes files) to every client that can reach this address; add --read-only to serve "
+              "only the views", file=sys.stderr, flush=True)  # fmt: skip
     app_path = Path(explorer.dashboard.__file__).with_name("app.py")
+    extra = (["--read-only"] if read_only else []) + (["--runs", str(runs.resolve())] if runs else [])
     cmd = [sys.executable, "-m", "streamlit", "run", str(app_path), "--server.port", str(port),
-           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false", "--", "--db", db]  # fmt: skip
-    print(f"dashboard on http://{host}:{port}  (database {db}); Ctrl-C stops it", flush=True)
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false", "--", "--db", db,
+           *extra]  # fmt: skip
+    print(f"dashboard on http://{host}:{port}  (database {db}{'; read-only' if read_only else ''}); Ctrl-C stops it",
+          flush=True)  # fmt: skip
     # become the Streamlit server (no child left behind when this process is terminated)
     os.execv(sys.executable, cmd)
