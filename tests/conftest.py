@@ -14,6 +14,54 @@ def fmnist():
     return load_dataset("fashion-mnist")
 
 
+@pytest.fixture(scope="session")
+def fmnist_small(fmnist):
+    """Fashion-MNIST with the validation and test splits cut to their first 500 images (training
+    split, mean and std unchanged): for tests whose cost was scoring the full 5,000 + 10,000."""
+    from dataclasses import replace
+
+    return replace(fmnist, val_x=fmnist.val_x[:500], val_y=fmnist.val_y[:500], test_x=fmnist.test_x[:500],
+                   test_y=fmnist.test_y[:500])  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def fmnist_npz(tmp_path_factory, fmnist):
+    """A user's npz data set of real Fashion-MNIST images, small enough for `explorer train` runs in
+    a child process: 1,200 training images (10% of them carved for validation) and 200 test images."""
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("fmnist-npz") / "fmnist-small.npz"
+    np.savez(path, x=fmnist.train_x[:1200].numpy(), y=fmnist.train_y[:1200].numpy(), x_test=fmnist.test_x[:200].numpy(),
+             y_test=fmnist.test_y[:200].numpy(), classes=np.array(fmnist.classes))  # fmt: skip
+    return path
+
+
+def pytest_configure(config):
+    """Compiled IREE modules go to one cache of this run's own (set before the test modules are
+    imported, so child processes and module-level copies of os.environ get it too): every module is
+    compiled by this run, never taken from an earlier one in ~/.cache, and a module that several
+    tests compile (the tiny checkpoint's, the bundle's) is compiled once per run."""
+    import os
+    import tempfile
+
+    config._explorer_old_cache = os.environ.get("EXPLORER_CACHE")
+    config._explorer_cache = tempfile.mkdtemp(prefix="explorer-iree-cache-")
+    os.environ["EXPLORER_CACHE"] = config._explorer_cache
+
+
+def pytest_unconfigure(config):
+    import os
+    import shutil
+
+    if getattr(config, "_explorer_cache", None) is None:
+        return
+    shutil.rmtree(config._explorer_cache, ignore_errors=True)
+    if config._explorer_old_cache is None:
+        os.environ.pop("EXPLORER_CACHE", None)
+    else:
+        os.environ["EXPLORER_CACHE"] = config._explorer_old_cache
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     # tests are small; one thread keeps them predictable next to other jobs on 2 cores

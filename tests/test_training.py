@@ -123,8 +123,10 @@ def _tiny_cfg():
 
 
 @pytest.mark.slow
-def test_training_writes_a_complete_checkpoint(tmp_path, fmnist):
-    out = train(_tiny_cfg(), tmp_path / "ckpt")
+def test_training_writes_a_complete_checkpoint(tmp_path, fmnist, fmnist_small):
+    # the real training split; validation and test cut to 500 images each (scoring the full 15,000
+    # images, several times over, was most of this test's time)
+    out = train(_tiny_cfg(), tmp_path / "ckpt", data=fmnist_small)
     files = sorted(p.name for p in out.iterdir())
     assert files == ["metadata.json", "model.safetensors"]
     meta = json.loads((out / "metadata.json").read_text())
@@ -133,6 +135,7 @@ def test_training_writes_a_complete_checkpoint(tmp_path, fmnist):
     assert meta["training"]["sd_pl"] == 0.5 and meta["training"]["epochs"] == 2 and meta["training"]["seed"] == 0
     assert len(meta["training"]["history"]) == 2
     assert 0.0 <= meta["accuracy"]["val"] <= 1.0 and 0.0 <= meta["accuracy"]["test"] <= 1.0
+    assert meta["dataset"]["test_size"] == 500 and meta["dataset"]["train_size"] == 1536
     assert meta["accuracy"]["val"] > 0.3  # 2 short epochs already learn something real
     assert len(meta["weights_sha256"]) == 64 and meta["project_version"]
     recal = meta["bn_recalibration"]  # full-depth statistics re-estimated at the end, by default
@@ -145,11 +148,16 @@ def test_training_writes_a_complete_checkpoint(tmp_path, fmnist):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path):
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path, fmnist_npz):
     # every run in a fresh process, as a user runs them (the reference too: a process that ran
-    # torch.export before training does not reproduce a fresh process's weights bit for bit)
+    # torch.export before training does not reproduce a fresh process's weights bit for bit);
+    # 768 real Fashion-MNIST images (12 batches an epoch) and small validation and test splits: the
+    # runs cost training steps, not the scoring of 15,000 images that the full data set would add
+    small = ["--arch", "resnet14", "--epochs", "2", "--limit-train", "768", "--batch-size", "64", "--threads", "1",
+             "--dataset", "npz", "--data-dir", str(fmnist_npz)]  # fmt: skip
+
     def cmd(out, *extra):
-        return [sys.executable, "-m", "explorer.cli", "train", *TINY, "--out", str(out), *extra]
+        return [sys.executable, "-m", "explorer.cli", "train", *small, "--out", str(out), *extra]
 
     subprocess.run(cmd(tmp_path / "reference"), check=True, capture_output=True, timeout=600)
 
