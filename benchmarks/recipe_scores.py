@@ -19,15 +19,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from explorer.cli.search import build_engine, run_strategies
+from explorer.cli.common import ConsoleListener
 from explorer.engine import load_study
 from explorer.storage import Database
+from explorer.study import SearchOptions, build_engine, run_strategies
 
 
 def score(db: Database, checkpoint: Path, bn_recal: int, limit: int | None, console: Console) -> dict:
     study = checkpoint.name + ("-bn" if bn_recal else "")
-    engine = build_engine(db, checkpoint, study, objective="macs", limit=limit, bn_recal=bn_recal)
-    run_strategies(engine, ["exhaustive"], budget=None, seed=0, console=console)
+    engine = build_engine(db, checkpoint, study, SearchOptions(objective="macs", limit=limit, bn_recal=bn_recal))
+    run_strategies(engine, ["exhaustive"], budget=None, seed=0, listener=ConsoleListener(console))
     view = load_study(db, study)
     by_bits = {str(e.config): e["accuracy"] for e in view.evaluations()}
     gates = engine.space.num_gates

@@ -346,9 +346,9 @@ def page_trial(ctx: Ctx) -> None:
     table(asked, key="trial_asked")
     st.subheader("Every measurement stored for it")
     records = queries.config_records(ctx.db, view, config)
+    factor = records["metric"].map(lambda m: METRICS.get(m, (m, 1.0))[1])
+    records["value"] = pd.to_numeric(records["value"], errors="coerce") * factor
     records["metric"] = records["metric"].map(label)
-    records["value"] = [v * METRICS.get(m, (m, 1.0))[1] if isinstance(v, int | float) else v
-                        for v, m in zip(records["value"], queries.config_records(ctx.db, view, config)["metric"], strict=True)]  # fmt: skip
     table(records, key="trial_records")
     settings = view.settings["evaluators"].get("accuracy", "")
     limit = next((p.split("=", 1)[1] for p in settings.split(";") if p.startswith("limit=")), None)
@@ -657,6 +657,7 @@ def main() -> None:
     served = list(VIEWS) if args.read_only else list(PAGES)
     st.sidebar.title("skip-explorer")
     st.sidebar.caption(db.url + ("  ·  read-only" if args.read_only else ""))
+    st.sidebar.caption(f"{version[4]} studies · {version[0]} trials · {version[2]} evaluations")
     asked = st.query_params.get("page")
     if "page" not in st.session_state and asked in served:
         st.session_state["page"] = asked

@@ -26,6 +26,7 @@ import numpy as np
 from explorer.engine import StudyView, load_study
 from explorer.errors import ExplorerError
 from explorer.runtime.energy import get_profile
+from explorer.search import strategy_names
 from explorer.storage import Database
 
 PAPER = {
@@ -268,7 +269,7 @@ def strategies(db: Database, entry: dict, img: Path) -> list[str]:
     for n, evals, hv in sorted(table, key=lambda t: -t[2]):
         lines.append(f"| {n} | {evals} | {hv:.4f} | {hv / exhaustive:.3f} |" if exhaustive
                      else f"| {n} | {evals} | {hv:.4f} | - |")  # fmt: skip
-    rankers = [t for t in table if t[0] in ("sensitivity", "l2-norm", "fisher", "hessian")]
+    rankers = [t for t in table if t[0] in strategy_names("ranker")]
     if len(rankers) > 1:
         best = max(rankers, key=lambda t: t[2])
         verdict = "confirmed" if best[0] == "sensitivity" else "not confirmed"

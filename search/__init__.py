@@ -16,6 +16,22 @@ from explorer.search import (  # noqa: F401  (registration)
     sensitivity,
     stratified,
 )
-from explorer.search._base import STRATEGIES, BaseStrategy, Probe, create_strategy, register_strategy, strategy_names
+from explorer.search._base import (
+    STRATEGIES,
+    BaseStrategy,
+    Probe,
+    create_strategy,
+    register_strategy,
+    strategies_in_all,
+    strategy_names,
+)
 
-__all__ = ["STRATEGIES", "BaseStrategy", "Probe", "create_strategy", "register_strategy", "strategy_names"]
+__all__ = [
+    "STRATEGIES",
+    "BaseStrategy",
+    "Probe",
+    "create_strategy",
+    "register_strategy",
+    "strategies_in_all",
+    "strategy_names",
+]

@@ -33,6 +33,10 @@ class BaseStrategy(abc.ABC):
     name: ClassVar[str]
     needs_probe: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    # what the rest of the tool needs to know (CLI help, dashboard, report): "ranker" (orders the
+    # gates, then evaluates nested configurations), "search" (proposes from results) or "baseline"
+    kind: ClassVar[str] = "search"
+    all_rank: ClassVar[int | None] = None  # position in `--strategy all`; None: not part of it
 
     def __init__(
         self,
@@ -66,6 +70,8 @@ class RankingStrategy(BaseStrategy):
     """Rank the gates, least important first, then evaluate the nested configurations that skip
     the N least important gates, N = 0..B_s (truncated to the budget)."""
 
+    kind = "ranker"
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._done = False
@@ -96,7 +102,14 @@ class RankingStrategy(BaseStrategy):
 STRATEGIES: dict[str, type[BaseStrategy]] = {}
 
 
+KINDS = ("ranker", "search", "baseline")
+
+
 def register_strategy(cls: type[BaseStrategy]) -> type[BaseStrategy]:
+    if cls.name in STRATEGIES and STRATEGIES[cls.name] is not cls:
+        raise ValueError(f"strategy {cls.name!r} is registered already (by {STRATEGIES[cls.name].__qualname__})")
+    if cls.kind not in KINDS:
+        raise ValueError(f"strategy {cls.name!r}: kind must be one of {KINDS}, got {cls.kind!r}")
     STRATEGIES[cls.name] = cls
     return cls
 
@@ -107,8 +120,15 @@ def create_strategy(name: str, **kwargs) -> BaseStrategy:
     return STRATEGIES[name](**kwargs)
 
 
-def strategy_names() -> list[str]:
-    return sorted(STRATEGIES)
+def strategy_names(kind: str | None = None) -> list[str]:
+    """Registered strategies (of one kind), sorted by name."""
+    return sorted(n for n, cls in STRATEGIES.items() if kind is None or cls.kind == kind)
+
+
+def strategies_in_all() -> list[str]:
+    """The strategies `--strategy all` compares, in the order they run (the exhaustive front last)."""
+    ranked = [cls for cls in STRATEGIES.values() if cls.all_rank is not None]
+    return [cls.name for cls in sorted(ranked, key=lambda cls: cls.all_rank)]
 
 
 def gated_forward(model: nn.Module, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,8 @@ BATCH = 64
 class ExhaustiveStrategy(BaseStrategy):
     name = "exhaustive"
     description = "every configuration (at most 2^16)"
+    kind = "baseline"
+    all_rank = 7
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -17,6 +17,7 @@ class FisherStrategy(RankingStrategy):
     name = "fisher"
     needs_probe = True
     description = "rank by the Fisher information of a scalar gate on each block"
+    all_rank = 3
 
     def importance(self) -> list[float]:
         model = self.probe.model

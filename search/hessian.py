@@ -16,6 +16,7 @@ class HessianStrategy(RankingStrategy):
     name = "hessian"
     needs_probe = True
     description = "rank by a second-order Taylor estimate of the loss increase when a block is removed"
+    all_rank = 4
 
     def importance(self) -> list[float]:
         model = self.probe.model

@@ -13,6 +13,7 @@ class L2NormStrategy(RankingStrategy):
     name = "l2-norm"
     needs_probe = True
     description = "rank by relative l2-norm of each residual branch's output"
+    all_rank = 2
 
     @torch.inference_mode()
     def importance(self) -> list[float]:

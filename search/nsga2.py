@@ -29,6 +29,7 @@ STALL_GENERATIONS = 5  # stop when this many generations in a row bring nothing 
 class NSGA2Strategy(BaseStrategy):
     name = "nsga2"
     description = "NSGA-II (pymoo) on the binary genome, accuracy vs cost"
+    all_rank = 6
 
     def __init__(self, pop_size: int | None = None, seed_rankers: bool = True, **kwargs):
         super().__init__(**kwargs)

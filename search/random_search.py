@@ -16,6 +16,8 @@ BATCH = 16
 class RandomStrategy(BaseStrategy):
     name = "random"
     description = "uniform over the number of skipped blocks, then which"
+    kind = "baseline"
+    all_rank = 5
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -11,6 +11,7 @@ from explorer.search._base import RankingStrategy, register_strategy
 class SensitivityStrategy(RankingStrategy):
     name = "sensitivity"
     description = "skip each block alone, rank by remaining accuracy, evaluate nested configurations"
+    all_rank = 1
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

@@ -30,6 +30,7 @@ LIST_MAX = 100_000  # counts with at most this many configurations are listed an
 class StratifiedStrategy(BaseStrategy):
     name = "stratified"
     description = "n random configurations per number of skipped blocks (the paper's Fig. 1)"
+    kind = "baseline"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

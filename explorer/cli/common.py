@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from explorer.checkpoint import Checkpoint, load_checkpoint
 from explorer.data import DataSplits, DataWarning
+from explorer.engine import ProgressFn
 from explorer.evaluators import Subject
+from explorer.study import StudyListener
 
 DataDirOption = typer.Option(
     None,
@@ -51,3 +56,32 @@ def load_for_checkpoint(checkpoint: Path, data_dir: Path | None) -> tuple[Checkp
 def make_console() -> Console:
     """A console for tables: the terminal's width, or 160 columns when writing to a file or pipe."""
     return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+class ConsoleListener(StudyListener):
+    """A running study on the terminal: its messages, and a progress bar per strategy with the
+    hypervolume so far."""
+
+    def __init__(self, console: Console, progress: bool = True):
+        self.console, self.progress = console, progress
+
+    def message(self, text: str) -> None:
+        self.console.print(text)
+
+    @contextmanager
+    def strategy(self, name: str, total: int | None) -> Iterator[ProgressFn]:
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("HV {task.fields[hv]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=True, disable=not self.progress) as bar:
+            task = bar.add_task(name, total=total, hv="-")
+
+            def on_progress(n: int, hv: float | None) -> None:
+                bar.update(task, advance=n, hv=f"{hv:.4f}" if hv is not None else "-")
+
+            yield on_progress

@@ -12,8 +12,8 @@ import typer
 from rich.table import Table
 
 from explorer.cli import app
-from explorer.cli.common import DataDirOption, ThreadsOption, make_console, set_threads
-from explorer.cli.search import build_engine, front_table, run_strategies
+from explorer.cli.common import ConsoleListener, DataDirOption, ThreadsOption, make_console, set_threads
+from explorer.cli.search import front_table
 from explorer.config import SkipConfig
 from explorer.deploy.bundle import read_bundle
 from explorer.deploy.export import export_bundle
@@ -22,6 +22,7 @@ from explorer.engine import load_study
 from explorer.errors import CheckpointError
 from explorer.storage import Database
 from explorer.storage.session import StudySettingsError
+from explorer.study import SearchOptions, build_engine, run_strategies
 
 REFERENCE = "resnet20-sd-fmnist"
 
@@ -67,8 +68,9 @@ def demo_cmd(
     path = checkpoint or reference_checkpoint()
     database = Database(db)
     name = f"demo-{Path(path).resolve().name}"
+    options = SearchOptions(limit=limit, bn_recal=bn_recal, data_dir=str(data_dir) if data_dir else None)
     try:
-        engine = build_engine(database, path, name, limit=limit, data_dir=data_dir, bn_recal=bn_recal)
+        engine = build_engine(database, path, name, options)
     except StudySettingsError as e:
         # a demo database from another version or machine (the IREE module, the CPU and the data
         # are part of a study's settings): keep that study, run this one beside it
@@ -76,7 +78,7 @@ def demo_cmd(
         console.print(
             f"[yellow]{db} holds a study {name!r} measured with other settings: using {name}-{tag}[/]", soft_wrap=True
         )
-        engine = build_engine(database, path, f"{name}-{tag}", limit=limit, data_dir=data_dir, bn_recal=bn_recal)
+        engine = build_engine(database, path, f"{name}-{tag}", options)
     ckpt = engine.subject.checkpoint
     console.rule("[bold]1. The model")
     console.print(
@@ -90,7 +92,7 @@ def demo_cmd(
     )
     console.rule("[bold]2. Search (sensitivity ranking; accuracy on the validation split; latency of the IREE module)")
     console.print(f"Accuracy with {stats}.")
-    run_strategies(engine, ["sensitivity"], budget=None, seed=0, console=console)
+    run_strategies(engine, ["sensitivity"], budget=None, seed=0, listener=ConsoleListener(console))
     view = load_study(database, engine.study)
     full = view.full
     table = Table(title="Accuracy with one block skipped (validation split)")
@@ -134,8 +136,9 @@ def demo_cmd(
     )
 
     console.rule("[bold]5. Adaptive runtime (simulated): the paper's workload at 0.6 × the no-skip latency")
-    from explorer.cli.runtime import table1_rows, table1_table
+    from explorer.cli.runtime import table1_table
     from explorer.runtime.energy import get_profile
+    from explorer.runtime.experiments import table1_rows
 
     rows = table1_rows(
         bundle_dir, workload="paper", period="0.6x", requests=500, seeds=[0, 1, 2, 3, 4], min_accuracy=None,

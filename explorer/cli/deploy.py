@@ -13,7 +13,6 @@ import typer
 from explorer.checkpoint import load_checkpoint
 from explorer.cli import app
 from explorer.cli.common import DataDirOption, make_console
-from explorer.cli.search import DEFAULT_DB
 from explorer.config import SkipConfig
 from explorer.data import DataWarning
 from explorer.deploy.bundle import BundleError, read_bundle
@@ -24,6 +23,7 @@ from explorer.errors import ConfigError, DataError
 from explorer.evaluators import Subject
 from explorer.storage import CheckpointRecord, Database, EvaluationRecord, Study
 from explorer.storage.session import StorageError
+from explorer.study import DEFAULT_DB
 
 TargetOption = typer.Option("host", "--target", help=f"Compile for: {', '.join(TARGETS)}.")
 

@@ -9,9 +9,9 @@ import typer
 
 from explorer.cli import app
 from explorer.cli.common import make_console
-from explorer.cli.search import DEFAULT_DB
 from explorer.report import ReportError, build_report
 from explorer.storage import Database
+from explorer.study import DEFAULT_DB
 
 
 @app.command("report")

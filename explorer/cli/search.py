@@ -10,103 +10,16 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from explorer.checkpoint import load_checkpoint
 from explorer.cli import app
-from explorer.cli.common import DataDirOption, ThreadsOption, make_console, set_threads
-from explorer.config import SkipSpace
-from explorer.engine import Engine, StudyView, load_study
+from explorer.cli.common import ConsoleListener, DataDirOption, ThreadsOption, make_console, set_threads
+from explorer.engine import StudyView, load_study
 from explorer.errors import ConfigError, ExplorerError
-from explorer.evaluators import Subject, create_evaluator
-from explorer.search import STRATEGIES, create_strategy, strategy_names
-from explorer.search._optuna import OptunaStrategy, optuna_storage
-from explorer.search.exhaustive import MAX_GATES
+from explorer.search import strategies_in_all, strategy_names
 from explorer.storage import Database
-from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, WorkerStopped, submit_job
-
-DEFAULT_DB = "sqlite:///explore.db"
-COST_METRICS = {"latency": "latency_ms", "macs": "macs"}
-ALL_ORDER = ["sensitivity", "l2-norm", "fisher", "hessian", "random", "nsga2", "exhaustive"]
-
-
-def build_engine(
-    db: Database,
-    checkpoint: Path,
-    study: str | None,
-    *,
-    objective: str = "latency",
-    latency_evaluator: str = "latency-iree",
-    split: str = "val",
-    limit: int | None = None,
-    data_dir: Path | None = None,
-    chunk_size: int = 32,
-    bn_recal: int = 0,
-    bn_seed: int = 0,
-    worker: Worker | None = None,
-) -> Engine:
-    if objective not in COST_METRICS:
-        raise ConfigError(f"--objective must be 'latency' or 'macs', got {objective!r}")
-    ckpt = load_checkpoint(checkpoint)
-    subject = Subject(ckpt, data_dir)
-    evaluators = [
-        create_evaluator("accuracy", subject, split=split, limit=limit, bn_recal=bn_recal, bn_seed=bn_seed),
-        create_evaluator("flops", subject),
-    ]
-    if objective == "latency":
-        options = {"bn_input": True} if bn_recal and latency_evaluator == "latency-iree" else {}
-        evaluators.append(create_evaluator(latency_evaluator, subject, **options))
-    name = study or Path(checkpoint).resolve().name
-    return Engine(db, subject, name, evaluators, COST_METRICS[objective], chunk_size=chunk_size, worker=worker)
-
-
-def optuna_options(engine: Engine, name: str) -> dict:
-    """optuna strategies share one optuna study per (study, strategy) in the same database."""
-    if not issubclass(STRATEGIES[name], OptunaStrategy):
-        return {}
-    stale = engine.worker.stale_after_s if engine.worker else DEFAULT_STALE_AFTER_S
-    storage = optuna_storage(engine.db.url, heartbeat_s=max(1, round(stale / 6)), grace_s=max(2, round(stale)))
-    salt = int(engine.worker.id[:8], 16) if engine.worker else 0
-    return {"storage": storage, "study_name": f"{engine.study}/{name}", "worker_salt": salt}
-
-
-def run_strategies(
-    engine: Engine, names: list[str], *, budget: int | None, seed: int, console: Console, progress: bool = True
-) -> None:
-    space = SkipSpace(engine.space.num_gates)
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("HV {task.fields[hv]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    for name in names:
-        # the exhaustive front is the ground truth the others are judged by: never cut short in a comparison
-        strategy = create_strategy(
-            name,
-            space=space,
-            seed=seed,
-            budget=None if name == "exhaustive" and len(names) > 1 else budget,
-            probe=engine.probe(),
-            objectives=("accuracy", engine.cost_metric),
-            **optuna_options(engine, name),
-        )
-        if isinstance(strategy, OptunaStrategy) and engine.worker is not None:
-            engine.worker.beat_hooks.append(strategy.heartbeat)  # optuna's heartbeat for its running trials
-        with Progress(*columns, console=console, transient=True, disable=not progress) as bar:
-            task = bar.add_task(name, total=strategy.expected_evaluations(), hv="-")
-
-            def on_progress(n: int, hv: float | None, task=task, bar=bar) -> None:
-                bar.update(task, advance=n, hv=f"{hv:.4f}" if hv is not None else "-")
-
-            result = engine.run(strategy, on_progress)
-        console.print(
-            f"{name}: {len(result.evaluations)} configurations, hypervolume {engine.hypervolume(result.evaluations):.4f}"
-            f" ({result.wall_time_s:.1f} s)"
-        )
+from explorer.study import DEFAULT_DB, SearchOptions, queue_search, resolve_strategies, run_study
+from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, WorkerStopped
 
 
 def comparison_table(view: StudyView) -> Table:
@@ -169,7 +82,9 @@ def front_table(view: StudyView, strategy: str | None = None) -> Table:
 def search_cmd(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint directory to explore."),
     strategy: str = typer.Option(
-        "sensitivity", "--strategy", help=f"One of {', '.join(sorted(ALL_ORDER))}, or 'all' to compare them."
+        "sensitivity",
+        "--strategy",
+        help=f"One of {', '.join(strategy_names())}, or 'all' to compare {', '.join(strategies_in_all())}.",
     ),
     budget: int | None = typer.Option(None, "--budget", help="Evaluations a strategy may use (random, nsga2, …)."),
     limit: int | None = typer.Option(None, "--limit", help="Validation images per accuracy evaluation (default: all)."),
@@ -217,12 +132,12 @@ def search_cmd(
     """
     set_threads(threads)
     console = make_console()
-    names = check_strategies(strategy)
+    names = resolve_strategies(strategy)
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    options = search_options(names, budget=budget, limit=limit, seed=seed, objective=objective,
-                             latency_evaluator=latency_evaluator, chunk_size=chunk_size, bn_recal=bn_recal,
-                             bn_seed=bn_seed, data_dir=data_dir)  # fmt: skip
+    options = SearchOptions(names, budget=budget, limit=limit, seed=seed, objective=objective,
+                            latency_evaluator=latency_evaluator, chunk_size=chunk_size, bn_recal=bn_recal,
+                            bn_seed=bn_seed, data_dir=str(data_dir) if data_dir else None)  # fmt: skip
     if study is not None and not study.strip():
         raise ConfigError(
             "--study is empty: give the study a name, or leave --study out to name it after the checkpoint"
@@ -252,7 +167,7 @@ def search_cmd(
     worker = Worker(database, stale_after_s=stale_after, study=name)
     worker.handle_signals()
     try:
-        view = run_study(database, checkpoint, name, options, worker, console, progress=progress)
+        view = run_study(database, checkpoint, name, options, worker, ConsoleListener(console, progress))
     except WorkerStopped:
         console.print(f"[yellow]stopped cleanly after measuring {worker.evaluated} configurations; run again to resume")
         raise typer.Exit(143) from None
@@ -263,60 +178,6 @@ def search_cmd(
     console.print(front_table(view))
     if len(view.strategies()) > 1:
         console.print(comparison_table(view))
-
-
-def search_options(
-    strategies: list[str], *, budget: int | None = None, limit: int | None = None, seed: int = 0,
-    objective: str = "latency", latency_evaluator: str = "latency-iree", chunk_size: int = 32, bn_recal: int = 0,
-    bn_seed: int = 0, data_dir: Path | None = None,
-) -> dict:  # fmt: skip
-    """Everything a worker needs to run a study, as stored in a queued job (JSON)."""
-    if objective not in COST_METRICS:
-        raise ConfigError(f"--objective must be 'latency' or 'macs', got {objective!r}")
-    return {
-        "strategies": strategies, "budget": budget, "limit": limit, "seed": seed, "objective": objective,
-        "latency_evaluator": latency_evaluator, "chunk_size": chunk_size, "bn_recal": bn_recal, "bn_seed": bn_seed,
-        "data_dir": str(data_dir) if data_dir else None,
-    }  # fmt: skip
-
-
-def queue_search(database: Database, checkpoint: Path, study: str, options: dict) -> bool:
-    """Queue a study for `explorer worker` processes (explorer search --submit, the dashboard's Run page);
-    False if it was queued already. A checkpoint that does not load is refused now, not by a worker later."""
-    load_checkpoint(checkpoint)
-    return submit_job(database, study, str(Path(checkpoint).resolve()), options)
-
-
-def check_strategies(strategy: str) -> list[str]:
-    names = ALL_ORDER if strategy == "all" else [strategy]
-    for name in names:
-        if name not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {name!r}: choose one of {', '.join(strategy_names())} or 'all'")
-    return names
-
-
-def run_study(
-    database: Database, checkpoint: Path, name: str, options: dict, worker: Worker | None, console: Console,
-    *, progress: bool = True,
-) -> StudyView:  # fmt: skip
-    """Build the engine for a study and run its strategies (options as stored in a queued job)."""
-    data_dir = Path(options["data_dir"]) if options.get("data_dir") else None
-    engine = build_engine(
-        database, checkpoint, name, objective=options["objective"], latency_evaluator=options["latency_evaluator"],
-        limit=options["limit"], data_dir=data_dir, chunk_size=options["chunk_size"], bn_recal=options["bn_recal"],
-        bn_seed=options["bn_seed"], worker=worker,
-    )  # fmt: skip
-    names = options["strategies"]
-    if len(names) > 1 and engine.space.num_gates > MAX_GATES:
-        console.print(f"[yellow]exhaustive skipped: {engine.space.num_gates} gates is more than {MAX_GATES}")
-        names = [n for n in names if n != "exhaustive"]
-    console.print(
-        f"study [bold]{engine.study}[/] in {database.url}: {engine.subject.checkpoint.arch}, {engine.space.num_gates} "
-        f"gates, full depth accuracy {100 * engine.full['accuracy']:.2f}%, "
-        f"{engine.cost_metric} {engine.full[engine.cost_metric]:.4g}"
-    )
-    run_strategies(engine, names, budget=options["budget"], seed=options["seed"], console=console, progress=progress)
-    return load_study(database, engine.study)
 
 
 def run_local_workers(count: int, console: Console) -> None:

@@ -10,10 +10,10 @@ import typer
 from rich.table import Table
 
 from explorer.cli import app
-from explorer.cli.common import ThreadsOption, make_console, set_threads
-from explorer.cli.search import DEFAULT_DB, run_study
+from explorer.cli.common import ConsoleListener, ThreadsOption, make_console, set_threads
 from explorer.errors import ExplorerError
 from explorer.storage import Database
+from explorer.study import DEFAULT_DB, SearchOptions, run_study
 from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, WorkerStopped, finish_job, next_job, worker_status
 
 worker_app = typer.Typer(
@@ -54,7 +54,8 @@ def worker_cmd(
                 continue
             worker.set_study(job.study)
             try:
-                run_study(database, Path(job.checkpoint), job.study, job.options, worker, console, progress=False)
+                options = SearchOptions.from_json(job.options)
+                run_study(database, Path(job.checkpoint), job.study, options, worker, ConsoleListener(console, False))
             except WorkerStopped:
                 break
             except ExplorerError as e:
