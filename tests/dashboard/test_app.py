@@ -1,11 +1,19 @@
-"""The dashboard on a database built by a real small search: AppTest per page, then a real browser."""
+"""The dashboard on a database built by real small searches: AppTest per page, then one real browser.
+
+The module database: study "s" (exhaustive + sensitivity, latency objective, latency-torch) and study
+"m" (sensitivity, MACs objective, accuracy on 50 images) searched from a folder where the
+checkpoint is models/tiny (a relative path in the study's record, as `explorer search --checkpoint
+models/...` from a project root writes), plus one real trial row of "m" that no evaluator measured
+(as an interrupted search leaves)."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,75 +26,261 @@ from explorer.cli import main
 from explorer.deploy.bundle import read_bundle
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+VIEWS = ["Studies", "Trade-offs", "Evaluations", "Trial", "Compare", "Strategies", "Blocks", "Runtime"]
+TABLE1 = Path(__file__).resolve().parents[2] / "docs" / "data" / "table1-r20.json"  # a real simulated run
+UNMEASURED = {}  # the trial of "m" without a measurement under m's settings: its configuration
+
+
+def add_unmeasured_trial(path: Path) -> None:
+    """A real trial row of "m" for a configuration whose accuracy was measured for s (on 100 images)
+    but not under m's settings (50 images): what an interrupted search leaves."""
+    con = sqlite3.connect(path)
+    (sid,) = con.execute("select id from explorer_studies where name = 'm'").fetchone()
+    (config,) = con.execute(
+        "select min(config) from evaluations where evaluator = 'accuracy' and config not in "
+        "(select config from evaluations where evaluator = 'accuracy' and context like '%limit=50%')"
+    ).fetchone()
+    con.execute("insert into explorer_trials (study_id, strategy, config, seq, created_at) values (?, 'random', ?, 0, "
+                "datetime('now'))", (sid, config))  # fmt: skip
+    con.commit()
+    con.close()
+    UNMEASURED["config"] = config
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory, tiny_ckpt):
     root = tmp_path_factory.mktemp("dash")
+    (root / "models").mkdir()
+    (root / "models" / "tiny").symlink_to(tiny_ckpt, target_is_directory=True)
     url = f"sqlite:///{root}/d.db"
-    for strategy in ("exhaustive", "sensitivity"):
-        main(["search", "--checkpoint", str(tiny_ckpt), "--strategy", strategy, "--limit", "200",
-              "--latency-evaluator", "latency-torch", "--db", url, "--study", "s"])  # fmt: skip
+    here = os.getcwd()
+    os.chdir(root)  # the study records models/tiny, relative to the folder the search ran in
+    try:
+        for strategy in ("exhaustive", "sensitivity"):
+            main(["search", "--checkpoint", "models/tiny", "--strategy", strategy, "--limit", "100",
+                  "--latency-evaluator", "latency-torch", "--db", url, "--study", "s", "--no-progress"])  # fmt: skip
+        main(["search", "--checkpoint", "models/tiny", "--strategy", "sensitivity", "--limit", "50",
+              "--objective", "macs", "--db", url, "--study", "m", "--no-progress"])  # fmt: skip
+    finally:
+        os.chdir(here)
+    add_unmeasured_trial(root / "d.db")
     return url
 
 
-def app(db_url: str):
+def app(db_url: str, *extra: str, query: dict | None = None):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=300)
-    sys.argv = ["app", "--db", db_url]
+    sys.argv = ["app", "--db", db_url, *extra]
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
     at.run()
-    assert not at.exception, at.exception
+    assert not at.exception, [e.message for e in at.exception]
     return at
 
 
-def go(at, page: str):
-    at.sidebar.radio(key="page").set_value(page).run()
+def ok(at):
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     return at
 
 
-def test_every_page_renders(db):
-    at = app(db)
-    studies = at.dataframe[0].value
-    assert studies["study"].tolist() == ["s"] and studies["configurations"].iloc[0] == 64
-    assert "exhaustive" in studies["strategies"].iloc[0] and "sensitivity" in studies["strategies"].iloc[0]
+def go(at, page: str):
+    at.sidebar.radio(key="page").set_value(page).run()
+    return ok(at)
+
+
+def shown(el):
+    """What a table shows (the Styler's display strings: decimals, "—"), as a DataFrame."""
+    from streamlit import dataframe_util
+
+    values = dataframe_util.convert_arrow_bytes_to_pandas_df(el.proto.arrow_data.styler.display_values)
+    values.columns = el.value.columns
+    return values
+
+
+def figure(at, i: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+def caption(at, start: str) -> str:
+    return next(c.value for c in at.caption if c.value.startswith(start))
+
+
+def test_every_page_renders_and_front_is_one_front(db):
+    at = ok(app(db))
+    studies = at.dataframe[0].value.set_index("study")
+    assert sorted(studies.index) == ["m", "s"] and studies.loc["s", "configurations stored"] == 64
+    assert studies.loc["s", "strategies"] == "exhaustive, sensitivity"
+    # defect 5: what a view leaves out is visible (m: one trial has no MACs)
+    assert studies.loc["m", "configurations stored"] == studies.loc["m", "configurations shown"] + 1
     go(at, "Trade-offs")
-    front = at.dataframe[0].value
-    assert len(front) >= 2 and front["accuracy %"].is_monotonic_increasing is False or len(front) >= 1
-    go(at, "Strategies")
-    table = at.dataframe[0].value
-    assert set(table["strategy"]) == {"exhaustive", "sensitivity"}
-    assert table.set_index("strategy").loc["exhaustive", "÷ exhaustive"] == 1.0
+    at.sidebar.selectbox(key="study").set_value("s").run()
+    front = ok(at).dataframe[0].value
+    assert len(front) >= 2
+    assert front["latency (ms)"].is_monotonic_increasing and front["accuracy (%)"].is_monotonic_increasing
+    # defect 5: every configuration credited to every strategy that asked for it
+    assert "exhaustive, sensitivity" in front["found by"].tolist()  # 000000: both asked for it
     go(at, "Blocks")
     blocks = at.dataframe[0].value
     assert len(blocks) == 6 and "sensitivity: skipped at step" in blocks
     assert sorted(blocks["sensitivity: skipped at step"].dropna().astype(int)) == [1, 2, 3, 4, 5, 6]
-    go(at, "Run")
-    go(at, "Runtime")
+    heat = figure(at)["data"][0]
+    assert len(heat["z"]) == len(front)  # defect 5: one front (20 on Trade-offs vs 22 on Blocks before)
+    ticks = figure(at)["layout"]["yaxis"]["ticktext"]
+    by_accuracy = front.sort_values("accuracy (%)", ascending=False)
+    assert ticks == [f"{c} ({a:.2f} %)" for c, a in zip(by_accuracy["config"], by_accuracy["accuracy (%)"])]
+    assert heat["colorbar"]["ticktext"] == ["skipped", "executed"]  # defect 6: yes/no, not a 0–1 scale
+    go(at, "Strategies")
+    table = at.dataframe[0].value.set_index("strategy")
+    assert set(table.index) == {"exhaustive", "sensitivity"}
+    assert table.loc["exhaustive", "÷ exhaustive"] == 1.0
+    assert any(c.startswith("hypervolume (ref. point") for c in table)  # defect 6: its reference point
+    go(at, "Evaluations")
+    evals = at.dataframe[0].value
+    assert len(evals) == 64 and evals["on front"].sum() == len(front)
+    go(at, "Compare")
+    assert [t["name"] for t in figure(at)["data"]] == ["s: all", "s: front", "m: all", "m: front"]
+    for page in ("Trial", "Runtime", "Export"):
+        go(at, page)
 
 
-def test_filters_change_what_is_shown(db):
-    at = go(app(db), "Trade-offs")
-    caption = at.caption[0].value
-    assert caption.startswith("128 evaluations shown of 128") or " shown of " in caption
-    shown_all = int(caption.split()[0])
-    at.sidebar.slider(key="skipped").set_value((0, 1)).run()
-    shown = int(at.caption[0].value.split()[0])
-    assert shown < shown_all  # only configurations with ≤ 1 skipped block remain
-    assert set(at.dataframe[0].value["skipped blocks"]) <= {"-", "0", "1", "2", "3", "4", "5"}
+def test_filters_belong_to_study_and_cost_axis(db):
+    """Defect 1: a limit on one cost axis does not survive a change of axis or study; the cost axis
+    opens on the study's objective; a filter that hides everything says so."""
+    at = app(db, query={"page": "Trade-offs", "study": "s"})
+    assert at.sidebar.selectbox(key="cost|s|None").value == "latency_ms"
+    total = caption(at, "64 configurations shown of 64")
+    assert total
+    at.sidebar.number_input(key="max_cost|s|None|latency_ms").set_value(0.0).run()
+    assert caption(at, "0 configurations shown of 64")
+    assert "No evaluation passes the filters" in at.warning[0].value and "maximum latency (ms)" in at.warning[0].value
+    at.sidebar.selectbox(key="cost|s|None").set_value("macs").run()
+    assert caption(at, "64 configurations shown of 64") and not at.warning  # the latency limit is gone
+    assert at.sidebar.number_input(key="max_cost|s|None|macs").label == "Maximum MACs (millions)"
+    at.sidebar.slider(key="skipped|s|None").set_value((0, 1)).run()
+    assert caption(at, "7 configurations shown of 64")  # the full depth + 6 single skips
+    at.sidebar.selectbox(key="study").set_value("m").run()
+    assert at.sidebar.selectbox(key="cost|m|None").value == "macs"  # m was searched on MACs
+    m_total = at.caption[0].value.split()[0]
+    assert at.caption[0].value.startswith(f"{m_total} configurations shown of {m_total}")
+    # defect 5: m's unmeasured trial is reported, with the evaluator that is missing
+    assert any("1 of the study's trials are left out" in w.value and "1 lack accuracy" in w.value for w in at.warning)
+    # defect 6: units on the axes, a titled legend, one colour per strategy, the reference on top
+    fig = figure(at)
+    assert fig["layout"]["xaxis"]["title"]["text"] == "MACs (millions)"
+    assert fig["layout"]["yaxis"]["title"]["text"] == "accuracy (%)"
+    assert fig["layout"]["legend"]["title"]["text"] == "strategy"
+    assert fig["data"][-1]["name"] == "full depth (reference)"
+    assert "flops" in at.caption[0].value and "latency" not in at.caption[0].value.split("MACs (millions):")[1]
+    at.sidebar.selectbox(key="study").set_value("s").run()
+    assert at.sidebar.selectbox(key="cost|s|None").value == "latency_ms"  # back on s: its own objective
+    assert caption(at, "64 configurations shown of 64")
+    colours = [t["marker"]["color"] for t in figure(at)["data"] if t.get("mode") == "markers"]
+    assert len(set(colours)) == len(colours)  # distinct colours (strategies + reference)
+    # defect 6: accuracy with 2 decimals, "—" for a missing value
+    acc = shown(at.dataframe[0])["accuracy (%)"]
+    assert all(len(v.split(".")[1]) == 2 for v in acc)
 
 
-def test_export_page_builds_a_valid_bundle(db, tmp_path):
-    at = go(app(db), "Export")
+def test_left_out_trials_and_missing_values(db):
+    at = app(db, query={"page": "Strategies", "study": "m"})
+    table = at.dataframe[0].value.set_index("strategy")
+    assert table.loc["random", "trials stored"] == 1 and table.loc["random", "left out (a metric missing)"] == 1
+    assert table.loc["sensitivity", "left out (a metric missing)"] == 0
+    assert set(shown(at.dataframe[0])["÷ exhaustive"]) == {"—"}  # no exhaustive search here: "—", not "None"
+    go(at, "Evaluations")
+    assert at.dataframe[1].value[["strategy", "config", "not measured by"]].values.tolist() == [
+        ["random", UNMEASURED["config"], "accuracy"]
+    ]
+
+
+def test_url_opens_page_study_and_configuration(db):
+    at = ok(app(db, query={"page": "Trial", "study": "m", "config": "111111"}))
+    assert at.sidebar.radio(key="page").value == "Trial" and at.sidebar.selectbox(key="study").value == "m"
+    assert at.selectbox(key="trial|m").value == "111111"
+    records = at.dataframe[1].value
+    assert {"accuracy (%)", "MACs (millions)"} <= set(records["metric"])
+    assert "explorer evaluate --checkpoint models/tiny --skip 111111" in at.code[0].value
+    go(at, "Blocks")
+    assert at.query_params["page"] == "Blocks" and at.query_params["study"] == "m"
+    assert "config" not in at.query_params
+
+
+def test_read_only_serves_the_views_only(db):
+    """Defect 7: --read-only serves no Run and no Export page, not even by URL."""
+    at = app(db, "--read-only", query={"page": "Export"})
+    assert at.sidebar.radio(key="page").options == VIEWS
+    assert "not served" in at.warning[0].value and "read-only" in at.warning[0].value
+    assert at.header[0].value == "Studies"
+
+
+def test_cli_warns_when_listening_beyond_loopback(db):
+    def first_lines(*extra):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "explorer.cli", "dashboard", "--db", db, "--port", str(_free_port()), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+            out = proc.stdout.readline()  # printed just before the process becomes the server
+        finally:
+            os.killpg(proc.pid, 15)
+        return out, proc.communicate(timeout=30)[1]
+
+    out, err = first_lines("--host", "0.0.0.0")
+    assert "warning: --host 0.0.0.0 serves the Run page" in err and "add --read-only" in err
+    out, err = first_lines("--host", "0.0.0.0", "--read-only")
+    assert "read-only" in out and "warning: --host" not in err
+
+
+def test_export_builds_the_studys_bundle_and_forgets_it_on_a_change(db, tmp_path):
+    """Defects 2 and 3: the checkpoint comes from the study's record (models/tiny, relative to where
+    the search ran, not to this process's folder), and the zip is for the study shown."""
+    assert not Path("models/tiny").exists()  # this process runs elsewhere
+    at = app(db, query={"page": "Export", "study": "s"})
+    ok(at)
     at.button(key="export_build").click().run()
-    assert not at.exception
-    data = at.session_state["export_zip"]
+    ok(at)
+    data = at.session_state["export_zip"]["data"]
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         z.extractall(tmp_path / "b")
     bundle = read_bundle(tmp_path / "b")
     assert bundle.num_gates == 6 and (tmp_path / "b" / "model.vmfb").is_file()
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["pareto"]["study"] == "s"
+    assert [b.proto.label for b in at.get("download_button")] == ["Download bundle.zip"]
+    at.sidebar.selectbox(key="study").set_value("m").run()
+    assert not at.get("download_button")  # s's zip is not offered under m's name
+    assert "built before was for s" in at.info[0].value
+    # a copy of the database elsewhere: its checkpoint is not on this machine, said without a CLI hint
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(db.removeprefix("sqlite:///"), tmp_path / "elsewhere" / "d.db")
+    at = app(f"sqlite:///{tmp_path}/elsewhere/d.db", query={"page": "Export", "study": "s"})
+    assert "is not on this machine" in at.error[0].value and "--checkpoint" not in at.error[0].value
+    assert at.button(key="export_build").disabled
+
+
+def test_runtime_picks_files_and_a_bad_file_is_one_message(db, tmp_path):
+    """Defect 4: files come from a list; a malformed Table I file is one message, never a traceback,
+    and the rest of the page stays."""
+    shutil.copy(TABLE1, tmp_path / "table1-r20.json")
+    bad = {"list.json": "[1, 2]", "no-columns.json": '{"b": [{"method": "x"}]}', "number.json": '{"b": 5}'}
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00\x81")
+    at = app(db, "--runs", str(tmp_path), query={"page": "Runtime"})
+    picker = at.selectbox(key=f"table1|{tmp_path}")
+    assert picker.options == ["(none)", "binary.json", "list.json", "no-columns.json", "number.json", "table1-r20.json"]
+    picker.set_value("table1-r20.json").run()
+    ok(at)
+    rows = at.dataframe[0].value
+    assert rows["method"].tolist() == ["Original", "Ours (Algorithm 1)", "Ours (rate-fit)", "SkipNet"]
+    assert rows["processed (×)"].iloc[0] == 1.0 and rows["processed (×)"].iloc[1] > 1.0
+    assert rows["accuracy (%)"].iloc[0] > 1  # defect 6: percent, as everywhere
+    for name in ("binary.json", *bad):
+        at.selectbox(key=f"table1|{tmp_path}").set_value(name).run()
+        assert not at.exception and len(at.error) == 1, name
+        assert at.error[0].value.startswith(f"{name} is not a Table I file"), at.error[0].value
+        assert at.selectbox(key=f"run|{tmp_path}")  # the rest of the page is still there
 
 
 def test_run_page_queues_a_search_that_a_worker_completes(tmp_path, tiny_ckpt):
@@ -99,7 +293,7 @@ def test_run_page_queues_a_search_that_a_worker_completes(tmp_path, tiny_ckpt):
     at.text_input(key="run_study").input("queued")
     at.selectbox(key="run_strategy").set_value("sensitivity")
     at.selectbox(key="run_objective").set_value("macs")
-    at.number_input(key="run_limit").set_value(200).run()  # the Queue button enables once both are filled
+    at.number_input(key="run_limit").set_value(100).run()  # the Queue button enables once both are filled
     at.button(key="run_queue").click().run()
     assert not at.exception and "queued" in at.success[0].value
     jobs = at.dataframe[0].value
@@ -111,23 +305,10 @@ def test_run_page_queues_a_search_that_a_worker_completes(tmp_path, tiny_ckpt):
     jobs = at.dataframe[0].value
     assert jobs["status"].tolist() == ["done"] and jobs["configurations"].iloc[0] >= 7  # reference + 6 singles
     assert at.dataframe[1].value["state"].tolist() == ["stopped"]
-
-
-def test_runtime_page_shows_a_table1_comparison(db):
-    table1 = Path(__file__).resolve().parents[2] / "docs" / "data" / "table1-r20.json"  # a real simulated run
-    at = go(app(db), "Runtime")
-    at.text_input(key="table1_file").input(str(table1)).run()
-    assert not at.exception and not at.error
-    rows = at.dataframe[0].value
-    assert rows["method"].tolist() == ["Original", "Ours (Algorithm 1)", "Ours (rate-fit)", "SkipNet"]
-    assert rows["processed_x"].iloc[0] == 1.0 and rows["processed_x"].iloc[1] > 1.0
-    at.text_input(key="table1_file").input(str(table1.with_name("nope.json"))).run()
-    assert "cannot read Table I rows" in at.error[0].value
+    assert "heartbeat age (s)" in at.dataframe[1].value
 
 
 def test_a_database_of_a_newer_schema_is_one_clear_message(tmp_path):
-    import sqlite3
-
     from explorer.storage import Database
 
     Database(f"sqlite:///{tmp_path}/new.db")
@@ -173,14 +354,18 @@ def _free_port() -> int:
 @pytest.mark.skipif(
     shutil.which("chromedriver") is None, reason="needs Debian chromium + chromium-driver (.ci/run installs them)"
 )
-def test_real_browser_draws_the_front(db, tmp_path):
+def test_real_browser(db, tmp_path):
+    """One browser session: a link opens page and study; the front and its axes are drawn; the
+    Blocks heat map labels every row; a page other than Studies refreshes while the database changes."""
     from selenium import webdriver
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    live = tmp_path / "live.db"  # a copy the test writes to (the module database stays as it is)
+    shutil.copy(db.removeprefix("sqlite:///"), live)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "explorer.cli", "dashboard", "--db", db, "--port", str(port)],
+        [sys.executable, "-m", "explorer.cli", "dashboard", "--db", f"sqlite:///{live}", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     opts = webdriver.ChromeOptions()
@@ -190,6 +375,7 @@ def test_real_browser_draws_the_front(db, tmp_path):
     driver = webdriver.Chrome(
         service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")), options=opts
     )
+    chart = "[data-testid='stPlotlyChart']"
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -198,22 +384,38 @@ def test_real_browser_draws_the_front(db, tmp_path):
                 break
             except OSError:
                 time.sleep(0.5)
-        driver.get(f"http://127.0.0.1:{port}")
         wait = WebDriverWait(driver, 120)
-        wait.until(lambda d: d.find_elements(By.XPATH, "//label[.//p[text()='Trade-offs']]"))
-        driver.find_element(By.XPATH, "//label[.//p[text()='Trade-offs']]").click()
-        # plotly draws each point as an SVG path in the chart's scatter layer, the front as a line
-        points = wait.until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='stPlotlyChart'] .scatterlayer .point")
-        )
+        driver.get(f"http://127.0.0.1:{port}/?page=Trade-offs&study=m")
+        wait.until(lambda d: d.find_elements(By.XPATH, "//h2[starts-with(., 'Trade-offs')]"))
+        points = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"{chart} .scatterlayer .point"))
         assert len(points) >= 2
-        lines = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stPlotlyChart'] .scatterlayer .js-line")
+        lines = driver.find_elements(By.CSS_SELECTOR, f"{chart} .scatterlayer .js-line")
         assert lines and all(line.get_attribute("d") for line in lines)  # the front's step line has a path
-        time.sleep(1)
+        titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, f"{chart} .xtitle, {chart} .ytitle")]
+        assert titles == ["MACs (millions)", "accuracy (%)"]
+        assert driver.find_element(By.CSS_SELECTOR, f"{chart} .legendtitletext").text == "strategy"
         shots = Path(os.environ.get("EXPLORER_SCREENSHOTS", tmp_path))
         shots.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(shots / "tradeoffs.png"))
         assert (shots / "tradeoffs.png").stat().st_size > 10_000
+        driver.get(f"http://127.0.0.1:{port}/?page=Blocks&study=s")
+        ticks = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"{chart} .ytick text"))
+        rows = [t.text for t in ticks]
+        assert len(rows) >= 2 and rows[0].endswith(" %)") and len(set(rows)) == len(rows)
+        heat = driver.execute_script(
+            "return document.querySelector(\"[data-testid='stPlotlyChart'] .js-plotly-plot\").data[0].z.length"
+        )
+        assert heat == len(rows)  # every row of the heat map has its label
+        count = driver.find_element(By.XPATH, "//*[contains(text(), ' trials · ')]").text
+        con = sqlite3.connect(live)  # a search writes a trial: the open page follows without a click
+        con.execute("insert into explorer_trials (study_id, strategy, config, seq, created_at) "
+                    "select id, 'random', '011011', 1, datetime('now') from explorer_studies where name = 's'")  # fmt: skip
+        con.commit()
+        con.close()
+        WebDriverWait(driver, 60).until(
+            lambda d: d.find_element(By.XPATH, "//*[contains(text(), ' trials · ')]").text != count
+        )
+        assert "?page=Blocks" in driver.current_url and "study=s" in driver.current_url
     finally:
         driver.quit()
         server.terminate()
