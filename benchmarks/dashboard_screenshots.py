@@ -18,7 +18,8 @@ from urllib.parse import urlencode
 
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: F401
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 # page → (query, file name)
 SHOTS = (
@@ -66,9 +67,9 @@ def main() -> None:
             wait.until(lambda d, p=page: d.find_elements(By.XPATH, f"//h2[contains(., '{p.split('-')[0]}')]"))
             time.sleep(3)
             if page == "Runtime" and args.table1:
-                box = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox']")[0]
+                box = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stSelectbox'] input")[0]
                 box.click()
-                wait.until(lambda d: d.find_elements(By.XPATH, f"//li[.//*[text()='{args.table1}']]"))[0].click()
+                box.send_keys(args.table1, Keys.ENTER)
                 time.sleep(4)
             wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
             time.sleep(2)

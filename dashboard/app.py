@@ -157,9 +157,9 @@ def page_studies(ctx: Ctx) -> None:
                               "front": [r["front"] for r in rows], HV: [r["hv"] for r in rows]})  # fmt: skip
     table_["objective"] = table_["objective"].map(lambda m: label(m) if m else MISSING)
     table_ = table_.rename(columns={"configurations": "configurations stored"})
-    cols = ["study", "arch", "dataset", "gates", "checkpoint", "objective", "strategies", "configurations stored",
-            "configurations shown", "front", HV, "last update"]  # fmt: skip
-    table(table_[cols], key="studies_table")
+    cols = ["study", "objective", "configurations stored", "configurations shown", "front", HV, "strategies", "arch",
+            "dataset", "gates", "checkpoint", "last update"]  # fmt: skip
+    table(table_[cols], key="studies_table", height=min(800, 38 + 35 * len(table_)))
     st.caption("configurations shown: those measured by every evaluator of the study (the others lack a metric).")
 
 
@@ -234,7 +234,8 @@ def page_tradeoffs(ctx: Ctx) -> None:
     full = "1" * view.checkpoint.num_gates
     if colour == "strategy":
         style = strategy_style(df["strategy"].unique())
-        for i, (name, part) in enumerate(sorted(sel.groupby("strategy"), key=lambda kv: kv[0])):
+        strategies = sel[sel["strategy"] != "reference"].groupby("strategy")  # the reference: a star, below
+        for i, (name, part) in enumerate(sorted(strategies, key=lambda kv: kv[0])):
             part = part.assign(**{"found by": part["config"].map(found)})
             c, symbol = style[name]
             fig.add_trace(go.Scatter(
@@ -265,7 +266,7 @@ def page_tradeoffs(ctx: Ctx) -> None:
                   selection_mode=("points", "box", "lasso"))  # fmt: skip
     points = event.selection.points if event and event.selection else []
     picked = [p["customdata"][0] for p in points if p.get("customdata")]
-    st.subheader("Selected" if picked else f"Front (on {cost_label})")
+    st.subheader("Selected" if picked else f"Front, on {cost_label}")
     cols = ["config", "skipped blocks", ACC, cost_label, "found by"]
     cols += [c for c in (label("macs"), label("latency_ms")) if c in shown and c not in cols]
     out = (shown[shown["config"].isin(picked)] if picked else front)[cols]
@@ -598,6 +599,13 @@ def page_export(ctx: Ctx) -> None:
     else:
         st.caption(f"checkpoint: {ckpt} (sha256 {view.checkpoint.sha256[:12]}… verified)")
     wanted = (study, target, min_acc)
+    front = [e for e in view.front() if 100 * e["accuracy"] >= min_acc]
+    rows = scaled(pd.DataFrame([{"config": str(e.config), "skipped blocks": ",".join(map(str, e.config.skipped)) or "-",
+                                 **e.metrics} for e in front]))  # fmt: skip
+    st.subheader(f"The front to deploy: {len(rows)} configurations (on {label(view.cost_metric)})")
+    if not rows.empty:
+        table(rows, key="export_front")
+        downloads(rows, f"{study}-front", "export_front_dl")
     if st.button("Build bundle", key="export_build", disabled=ckpt is None):
         import io
         import tempfile

@@ -5,15 +5,16 @@ Only reads; every number comes from the results database (or a saved runtime run
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
-from explorer.engine import ENERGY_EVALUATOR, StudyView, load_study
 from explorer.storage import Database, EvaluationRecord, Study, Trial
 from explorer.storage.models import CheckpointRecord
+from explorer.storage.results import ENERGY_EVALUATOR, StudyView, load_study
 
 RANKERS = ("sensitivity", "l2-norm", "fisher", "hessian")
 
@@ -325,7 +326,7 @@ def checkpoint_places(recorded: str, db_url: str) -> list[Path]:
     u = make_url(db_url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
         bases += list(Path(u.database).resolve().parents)
-    return list(dict.fromkeys((b / p).resolve() for b in bases))
+    return list(dict.fromkeys(Path(os.path.abspath(b / p)) for b in bases))  # symlinks kept: the user's names
 
 
 def locate_checkpoint(view: StudyView, db_url: str) -> tuple[Path | None, str]:
