@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.dashboard import queries
-from explorer.dashboard.fmt import ACC, COSTS, HV, METRICS, MISSING, downloads, label, scaled, table
+from explorer.dashboard.fmt import ACC, COSTS, HV, METRICS, MISSING, decimals, downloads, label, scaled, table
 from explorer.errors import ExplorerError
 
 VIEWS = ("Studies", "Trade-offs", "Evaluations", "Trial", "Compare", "Strategies", "Blocks", "Runtime")
@@ -348,8 +348,10 @@ def page_trial(ctx: Ctx) -> None:
     st.subheader("Every measurement stored for it")
     records = queries.config_records(ctx.db, view, config)
     factor = records["metric"].map(lambda m: METRICS.get(m, (m, 1.0))[1])
-    records["value"] = pd.to_numeric(records["value"], errors="coerce") * factor
     records["metric"] = records["metric"].map(label)
+    records["value"] = [MISSING if pd.isna(v) else f"{v:,.{decimals(m) if decimals(m) is not None else 4}f}"
+                        for v, m in zip(pd.to_numeric(records["value"], errors="coerce") * factor, records["metric"],
+                                        strict=True)]  # fmt: skip
     table(records, key="trial_records")
     settings = view.settings["evaluators"].get("accuracy", "")
     limit = next((p.split("=", 1)[1] for p in settings.split(";") if p.startswith("limit=")), None)
@@ -539,8 +541,8 @@ def page_run(ctx: Ctx) -> None:
         "Queues the study for `explorer worker` processes (the same code as `explorer search --submit`); "
         "start workers on any machine with `explorer worker --db URL`, or one here with the button below."
     )
-    from explorer.cli.search import ALL_ORDER, check_strategies, queue_search, search_options
     from explorer.search import STRATEGIES
+    from explorer.study import SearchOptions, queue_search, resolve_strategies
 
     db = ctx.db
     ckpt = st.text_input("Checkpoint directory", key="run_ckpt")
@@ -551,8 +553,8 @@ def page_run(ctx: Ctx) -> None:
     limit = st.number_input("Validation images per evaluation (0 = all)", 0, 100000, 0, key="run_limit")
     if st.button("Queue", key="run_queue", disabled=not (ckpt and study)):
         try:
-            names = ALL_ORDER if strategy == "all" else check_strategies(strategy)
-            options_ = search_options(names, budget=budget or None, limit=limit or None, objective=objective)
+            names = resolve_strategies(strategy)
+            options_ = SearchOptions(names, budget=budget or None, limit=limit or None, objective=objective)
             added = queue_search(db, Path(ckpt), study, options_)
             st.success(f"study {study} {'queued' if added else 'was queued already'}")
         except ExplorerError as e:
