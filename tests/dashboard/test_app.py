@@ -368,9 +368,10 @@ def test_real_browser(db, tmp_path):
     live = tmp_path / "live.db"  # a copy the test writes to (the module database stays as it is)
     shutil.copy(db.removeprefix("sqlite:///"), live)
     port = _free_port()
+    log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "explorer.cli", "dashboard", "--db", f"sqlite:///{live}", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     opts = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
@@ -381,8 +382,9 @@ def test_real_browser(db, tmp_path):
     )
     chart = "[data-testid='stPlotlyChart']"
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 180  # a loaded 2-core machine: the server's imports take a while
         while time.time() < deadline:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
@@ -424,3 +426,4 @@ def test_real_browser(db, tmp_path):
         driver.quit()
         server.terminate()
         server.wait(timeout=30)
+        log.close()
