@@ -418,8 +418,9 @@ def page_strategies(ctx: Ctx) -> None:
         st.info(f"Study {study} has no evaluations yet.")
         return
     style = strategy_style(hist["strategy"].unique())
-    fig = px.line(hist, x="evaluations", y="hypervolume", color="strategy", markers=True,
-                  color_discrete_map={k: v[0] for k, v in style.items()},
+    fig = px.line(hist, x="evaluations", y="hypervolume", color="strategy", markers=True, symbol="strategy",
+                  line_dash="strategy", color_discrete_map={k: v[0] for k, v in style.items()},
+                  symbol_map={k: v[1] for k, v in style.items()},
                   labels={"evaluations": "evaluations (count)", "hypervolume": HV})  # fmt: skip
     fig.update_layout(legend_title_text="strategy", yaxis_title="hypervolume")
     chart(fig, "strategies_chart")

@@ -46,16 +46,25 @@ def decimals(column: str) -> int | None:
     return next((d for unit, d in DECIMALS.items() if column.endswith(unit)), None)
 
 
+def formatter(df: pd.DataFrame, column):
+    """How one column's values are written: its unit's decimals (else 4 significant digits for
+    floats), "—" where missing; None for a column shown as it is."""
+    d = decimals(str(column))
+    if d is None and not pd.api.types.is_float_dtype(df[column]):
+        return None
+    spec = f"{{:,.{d}f}}" if d is not None else "{:.4g}"
+
+    def write(v):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return MISSING
+        return spec.format(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+
+    return write
+
+
 def styled(df: pd.DataFrame):
     """A Styler that shows each number with its column's decimals and "—" where a value is missing."""
-    fmt = {}
-    for c in df.columns:
-        if pd.api.types.is_float_dtype(df[c]) or df[c].dtype == object:
-            d = decimals(str(c))
-            if d is not None:
-                fmt[c] = lambda v, d=d: MISSING if v is None or pd.isna(v) else f"{v:,.{d}f}"
-            elif pd.api.types.is_float_dtype(df[c]):
-                fmt[c] = lambda v: MISSING if pd.isna(v) else f"{v:.4g}"
+    fmt = {c: f for c in df.columns if (f := formatter(df, c)) is not None}
     return df.style.format(na_rep=MISSING).format(fmt, na_rep=MISSING)
 
 
@@ -63,7 +72,10 @@ def table(df: pd.DataFrame, key: str | None = None, **kw):
     """st.dataframe in the convention; very long tables get number formats instead of a Styler
     (same decimals; a Styler renders every cell on the server)."""
     if len(df) <= 3000:
-        return st.dataframe(styled(df), hide_index=True, width="stretch", key=key, **kw)
+        # the browser draws a missing cell as "None" whatever a Styler says: such columns go as text
+        gaps = {c: df[c].map(formatter(df, c) or (lambda v: MISSING if pd.isna(v) else v))
+                for c in df.columns if df[c].isna().any()}  # fmt: skip
+        return st.dataframe(styled(df.assign(**gaps)), hide_index=True, width="stretch", key=key, **kw)
     config = {c: st.column_config.NumberColumn(format=f"%.{decimals(str(c))}f")
               for c in df.columns if decimals(str(c)) is not None}  # fmt: skip
     return st.dataframe(df, hide_index=True, width="stretch", column_config=config, key=key, **kw)
