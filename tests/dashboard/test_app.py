@@ -67,6 +67,15 @@ def db(tmp_path_factory, tiny_ckpt):
     return url
 
 
+def copy_db(url: str, to: Path) -> None:
+    """A consistent copy of a SQLite database in WAL mode (the file alone may lack recent pages)."""
+    src, dst = sqlite3.connect(url.removeprefix("sqlite:///")), sqlite3.connect(to)
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
 def app(db_url: str, *extra: str, query: dict | None = None):
     from streamlit.testing.v1 import AppTest
 
@@ -257,7 +266,7 @@ def test_export_builds_the_studys_bundle_and_forgets_it_on_a_change(db, tmp_path
     assert "built before was for s" in at.info[0].value
     # a copy of the database elsewhere: its checkpoint is not on this machine, said without a CLI hint
     (tmp_path / "elsewhere").mkdir()
-    shutil.copy(db.removeprefix("sqlite:///"), tmp_path / "elsewhere" / "d.db")
+    copy_db(db, tmp_path / "elsewhere" / "d.db")
     at = app(f"sqlite:///{tmp_path}/elsewhere/d.db", query={"page": "Export", "study": "s"})
     assert "is not on this machine" in at.error[0].value and "--checkpoint" not in at.error[0].value
     assert at.button(key="export_build").disabled
@@ -366,7 +375,7 @@ def test_real_browser(db, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     live = tmp_path / "live.db"  # a copy the test writes to (the module database stays as it is)
-    shutil.copy(db.removeprefix("sqlite:///"), live)
+    copy_db(db, live)
     port = _free_port()
     log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen(
