@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-from explorer.engine import load_study
 from explorer.storage import Database
+from explorer.storage.results import load_study
 
 
 def main() -> None:

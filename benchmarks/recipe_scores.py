@@ -20,8 +20,8 @@ from pathlib import Path
 from rich.console import Console
 
 from explorer.cli.common import ConsoleListener
-from explorer.engine import load_study
 from explorer.storage import Database
+from explorer.storage.results import load_study
 from explorer.study import SearchOptions, build_engine, run_strategies
 
 

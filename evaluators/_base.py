@@ -19,6 +19,7 @@ from explorer.checkpoint import Checkpoint
 from explorer.config import SkipConfig
 from explorer.data import DataSplits, load_checkpoint_data
 from explorer.errors import ConfigError
+from explorer.storage.results import is_latency_evaluator
 
 
 @dataclass
@@ -67,6 +68,11 @@ EVALUATORS: dict[str, type[BaseEvaluator]] = {}
 
 
 def register_evaluator(cls: type[BaseEvaluator]) -> type[BaseEvaluator]:
+    if cls.name in EVALUATORS and EVALUATORS[cls.name] is not cls:
+        raise ValueError(f"evaluator {cls.name!r} is registered already (by {EVALUATORS[cls.name].__qualname__})")
+    # stored studies tell their latency evaluator by this prefix (explorer.storage.results)
+    if ("latency_ms" in cls.metrics) != is_latency_evaluator(cls.name):
+        raise ValueError(f"evaluator {cls.name!r}: those that measure latency_ms, and only they, are named latency-*")
     EVALUATORS[cls.name] = cls
     return cls
 

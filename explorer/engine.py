@@ -13,22 +13,21 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
-from sqlalchemy import func, select
 
 from explorer.config import Evaluation, SkipConfig, SkipSpace
 from explorer.data import iterate_batches
 from explorer.errors import ConfigError
 from explorer.evaluators import BaseEvaluator, Subject
-from explorer.pareto import front_indices, hypervolume
+from explorer.pareto import hypervolume
 from explorer.search import BaseStrategy, Probe
-from explorer.storage import CheckpointRecord, Database, EvaluationRecord, StorageError, Study, Trial
-from explorer.storage.session import StudySettingsError
+from explorer.storage import Database
+from explorer.storage import results as store
+from explorer.storage.results import REFERENCE
 from explorer.workers import Worker, claim_scope
 
-REFERENCE = "reference"  # pseudo-strategy of the full-depth configuration every study evaluates first
 ProgressFn = Callable[[int, float | None], None]  # (configurations done in this call, hypervolume so far)
 
 
@@ -84,73 +83,21 @@ class Engine:
         self._probe: Probe | None = None
         self.full = self.evaluate([self.space.full()], REFERENCE)[0]
 
-    # -- storage ---------------------------------------------------------------------------------
+    # -- storage (explorer.storage.results holds the SQL) ------------------------------------------
 
     def _register_checkpoint(self) -> int:
         ckpt = self.subject.checkpoint
-        with self.db.session() as s:
-            self.db.insert_ignore(
-                s,
-                CheckpointRecord,
-                [
-                    {
-                        "sha256": ckpt.sha256,
-                        "arch": ckpt.arch,
-                        "dataset": ckpt.dataset,
-                        "num_gates": ckpt.num_gates,
-                        "path": str(ckpt.path),
-                        "meta": ckpt.meta,
-                    }
-                ],
-            )
-            s.commit()
-            return s.scalars(select(CheckpointRecord.id).where(CheckpointRecord.sha256 == ckpt.sha256)).one()
+        return store.register_checkpoint(self.db, sha256=ckpt.sha256, arch=ckpt.arch, dataset=ckpt.dataset,
+                                           num_gates=ckpt.num_gates, path=str(ckpt.path), meta=ckpt.meta)  # fmt: skip
 
     def _open_study(self, name: str) -> int:
-        with self.db.session() as s:
-            self.db.insert_ignore(
-                s, Study, [{"name": name, "checkpoint_id": self.checkpoint_id, "settings": self.settings}]
-            )
-            s.commit()
-            study = s.scalars(select(Study).where(Study.name == name)).one()
-            if study.checkpoint_id != self.checkpoint_id:
-                other = s.get(CheckpointRecord, study.checkpoint_id)
-                raise StorageError(
-                    f"study {name!r} belongs to checkpoint {other.path} (sha256 {other.sha256[:12]}…), not "
-                    f"{self.subject.checkpoint.path}: choose another --study name"
-                )
-            if study.settings != self.settings:
-                err = StudySettingsError(
-                    f"study {name!r} was created with other settings ({_settings_text(study.settings)}), "
-                    f"this run uses {_settings_text(self.settings)}: use the same options or another --study name"
-                )
-                err.settings = self.settings
-                raise err
-            return study.id
+        return store.open_study(self.db, name, self.checkpoint_id, self.settings, str(self.subject.checkpoint.path))
 
     def _cached(self, ev: BaseEvaluator, configs: list[SkipConfig]) -> dict[str, dict]:
-        keys = [str(c) for c in configs]
-        with self.db.session() as s:
-            rows = s.execute(
-                select(EvaluationRecord.config, EvaluationRecord.metrics).where(
-                    EvaluationRecord.checkpoint_id == self.checkpoint_id,
-                    EvaluationRecord.evaluator == ev.name,
-                    EvaluationRecord.context == ev.context,
-                    EvaluationRecord.config.in_(keys),
-                )
-            ).all()
-        return {config: metrics for config, metrics in rows}
+        return store.cached_metrics(self.db, self.checkpoint_id, ev.name, ev.context, [str(c) for c in configs])
 
     def _record_trials(self, configs: list[SkipConfig], strategy: str) -> None:
-        with self.db.session() as s:
-            start = s.scalar(select(func.count()).where(Trial.study_id == self.study_id, Trial.strategy == strategy))
-            rows = [
-                {"study_id": self.study_id, "strategy": strategy, "config": str(c), "seq": start + i}
-                for i, c in enumerate(configs)
-            ]
-            self.db.insert_ignore(s, Trial, rows)
-            s.execute(Study.__table__.update().where(Study.id == self.study_id).values(updated_at=func.now()))
-            s.commit()
+        store.record_trials(self.db, self.study_id, strategy, [str(c) for c in configs])
 
     # -- evaluation ------------------------------------------------------------------------------
 
@@ -241,9 +188,7 @@ class Engine:
                     }
                     for c, v in zip(todo, values)
                 ]
-                with self.db.session() as s:
-                    self.db.insert_ignore(s, EvaluationRecord, rows)
-                    s.commit()
+                store.store_evaluations(self.db, rows)
                 # read back: if another worker stored a configuration first, everyone uses its values
                 cached.update(self._cached(ev, todo))
             for key in metrics:
@@ -282,140 +227,3 @@ class Engine:
             [e[self.cost_metric] for e in evaluations],
             self.full[self.cost_metric],
         )
-
-
-def _settings_text(settings: dict) -> str:
-    parts = [f"cost {settings.get('cost_metric')}"]
-    parts += [f"{k}[{v}]" if v else k for k, v in sorted(settings.get("evaluators", {}).items())]
-    return ", ".join(parts)
-
-
-# -- reading a study back --------------------------------------------------------------------------
-
-
-@dataclass
-class StudyView:
-    """Everything stored for one study: its settings, checkpoint, and per-strategy evaluations."""
-
-    name: str
-    settings: dict
-    checkpoint: CheckpointRecord
-    rows: list[dict]  # one per (strategy, configuration): config, strategy, seq, metrics, wall_time_s
-    bn_stats: dict[str, bytes] = field(default_factory=dict)  # config → re-estimated BatchNorm statistics
-
-    @property
-    def cost_metric(self) -> str:
-        return self.settings["cost_metric"]
-
-    @property
-    def latency_evaluator(self) -> str | None:
-        """The evaluator whose latency_ms this view uses (a measured one, or an imported device)."""
-        return next((name for name in self.settings["evaluators"] if name.startswith("latency")), None)
-
-    def evaluations(self, strategy: str | None = None) -> list[Evaluation]:
-        seen: dict[str, Evaluation] = {}
-        for r in self.rows:
-            if (strategy is None or r["strategy"] == strategy) and r["config"] not in seen:
-                seen[r["config"]] = Evaluation(SkipConfig(tuple(int(b) for b in r["config"])), r["metrics"])
-        return list(seen.values())
-
-    def strategies(self) -> list[str]:
-        return list(dict.fromkeys(r["strategy"] for r in self.rows if r["strategy"] != REFERENCE))
-
-    @property
-    def full(self) -> Evaluation:
-        full = "1" * self.checkpoint.num_gates
-        for e in self.evaluations():
-            if str(e.config) == full:
-                return e
-        if DEVICE_EVALUATOR in self.settings["evaluators"]:
-            raise StorageError(
-                f"no latency of the full-depth configuration {full} was imported for "
-                f"{self.settings['evaluators'][DEVICE_EVALUATOR]}: it is the reference of the front; "
-                "include it in the CSV (bench.sh does)"
-            )
-        raise StorageError(f"study {self.name!r} has no full-depth evaluation yet: run explorer search first")
-
-    def front(self, strategy: str | None = None) -> list[Evaluation]:
-        evs = [e for e in self.evaluations(strategy) if self.cost_metric in e.metrics and "accuracy" in e.metrics]
-        idx = front_indices([e["accuracy"] for e in evs], [e[self.cost_metric] for e in evs])
-        return [evs[i] for i in idx]
-
-    def hypervolume(self, strategy: str | None = None) -> float:
-        evs = [e for e in self.evaluations(strategy) if self.cost_metric in e.metrics]
-        return hypervolume(
-            [e["accuracy"] for e in evs], [e[self.cost_metric] for e in evs], self.full[self.cost_metric]
-        )
-
-    def wall_time_s(self, strategy: str) -> float:
-        """Seconds its configurations cost to evaluate (all evaluators), whoever evaluated them first."""
-        return sum(r["wall_time_s"] for r in self.rows if r["strategy"] == strategy)
-
-
-DEVICE_EVALUATOR = "latency-device"  # latencies imported from a board (explorer import-latency)
-ENERGY_EVALUATOR = "energy-device"  # energy per inference metered on a board (explorer import-energy)
-
-
-def load_study(db: Database, name: str, device: str | None = None, plain_bn: bool = False) -> StudyView:
-    """Read a study and the evaluations of all its trials under the study's evaluator settings.
-
-    `device`: use the latencies imported for that device instead of the study's own latency
-    evaluator (only configurations measured on the device are then part of the view).
-    `plain_bn`: in a study searched with BatchNorm re-estimation, use the accuracy with the stock
-    statistics (`accuracy_plain`) instead, to compare both fronts.
-    """
-    with db.session() as s:
-        study = s.scalars(select(Study).where(Study.name == name)).first()
-        if study is None:
-            names = s.scalars(select(Study.name).order_by(Study.name)).all()
-            hint = f"studies here: {', '.join(names)}" if names else "this database has no studies yet"
-            raise StorageError(f"no study named {name!r} in {db.url} ({hint})")
-        checkpoint = s.get(CheckpointRecord, study.checkpoint_id)
-        settings = study.settings
-        if device is not None:
-            evaluators = {k: v for k, v in settings["evaluators"].items() if not k.startswith("latency")}
-            evaluators[DEVICE_EVALUATOR] = device_context(device)
-            evaluators[ENERGY_EVALUATOR] = device_context(device)  # merged where imported, else absent
-            settings = {**settings, "evaluators": evaluators, "cost_metric": "latency_ms"}
-        contexts = settings["evaluators"]
-        q = (
-            select(Trial.strategy, Trial.config, Trial.seq, EvaluationRecord.evaluator, EvaluationRecord.context,
-                   EvaluationRecord.metrics, EvaluationRecord.wall_time_s, EvaluationRecord.blob)
-            .join(EvaluationRecord, (EvaluationRecord.config == Trial.config)
-                  & (EvaluationRecord.checkpoint_id == study.checkpoint_id))
-            .where(Trial.study_id == study.id)
-            .order_by(Trial.strategy, Trial.seq)
-        )  # fmt: skip
-        merged: dict[tuple[str, str], dict] = {}
-        blobs: dict[str, bytes] = {}
-        for strategy, config, seq, evaluator, context, metrics, wall, blob in s.execute(q):
-            if contexts.get(evaluator) != context:
-                continue  # measured under other settings (another study's split, another machine)
-            row = merged.setdefault(
-                (strategy, config),
-                {"strategy": strategy, "config": config, "seq": seq, "metrics": {}, "wall_time_s": 0.0, "by": set()},
-            )
-            row["metrics"].update(metrics)
-            row["wall_time_s"] += wall
-            row["by"].add(evaluator)
-            if blob is not None and evaluator == "accuracy" and not plain_bn:
-                blobs[config] = blob
-        # a configuration counts once every evaluator of the study has measured it (metered energy
-        # is optional: merged where imported)
-        required = set(contexts) - {ENERGY_EVALUATOR}
-        rows = [r for r in merged.values() if r.pop("by") >= required]
-        if plain_bn:
-            if rows and not all("accuracy_plain" in r["metrics"] for r in rows):
-                raise StorageError(f"study {name!r} was not searched with --bn-recal: it has only one accuracy")
-            for r in rows:
-                r["metrics"] = {**r["metrics"], "accuracy_recal": r["metrics"]["accuracy"],
-                                "accuracy": r["metrics"]["accuracy_plain"]}  # fmt: skip
-        if device is not None and not rows:
-            raise StorageError(
-                f"study {name!r} has no latencies imported for device {device!r}: run explorer import-latency"
-            )
-        return StudyView(study.name, settings, checkpoint, rows, blobs)
-
-
-def device_context(device: str) -> str:
-    return f"device={device}"

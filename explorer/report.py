@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.engine import StudyView, load_study
 from explorer.errors import ExplorerError
 from explorer.runtime.energy import get_profile
 from explorer.search import strategy_names
 from explorer.storage import Database
+from explorer.storage.results import StudyView, load_study
 
 PAPER = {
     "fig1": "ResNet-110 on CIFAR-10: Stochastic Depth keeps far more accuracy as blocks are skipped than standard "

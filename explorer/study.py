@@ -15,13 +15,13 @@ from pathlib import Path
 
 from explorer.checkpoint import load_checkpoint
 from explorer.config import SkipSpace
-from explorer.engine import Engine, ProgressFn, StudyView, load_study
+from explorer.engine import Engine, ProgressFn
 from explorer.errors import ConfigError
 from explorer.evaluators import Subject, create_evaluator
-from explorer.search import STRATEGIES, create_strategy, strategies_in_all, strategy_names
-from explorer.search._optuna import OptunaStrategy, optuna_storage
+from explorer.search import STRATEGIES, StrategyContext, create_strategy, strategies_in_all, strategy_names
 from explorer.search.exhaustive import MAX_GATES
 from explorer.storage import Database
+from explorer.storage.results import StudyView, load_study
 from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, submit_job
 
 DEFAULT_DB = "sqlite:///explore.db"
@@ -104,14 +104,16 @@ def build_engine(
     return Engine(db, subject, name, evaluators, options.cost_metric, chunk_size=options.chunk_size, worker=worker)
 
 
-def optuna_options(engine: Engine, name: str) -> dict:
-    """optuna strategies share one optuna study per (study, strategy) in the same database."""
-    if not issubclass(STRATEGIES[name], OptunaStrategy):
-        return {}
-    stale = engine.worker.stale_after_s if engine.worker else DEFAULT_STALE_AFTER_S
-    storage = optuna_storage(engine.db.url, heartbeat_s=max(1, round(stale / 6)), grace_s=max(2, round(stale)))
-    salt = int(engine.worker.id[:8], 16) if engine.worker else 0
-    return {"storage": storage, "study_name": f"{engine.study}/{name}", "worker_salt": salt}
+def strategy_context(engine: Engine) -> StrategyContext:
+    """What the strategies of this engine's study may need: the database, the study, the worker."""
+    worker = engine.worker
+    return StrategyContext(
+        db_url=engine.db.url,
+        study=engine.study,
+        worker_salt=int(worker.id[:8], 16) if worker else 0,
+        stale_after_s=worker.stale_after_s if worker else DEFAULT_STALE_AFTER_S,
+        on_heartbeat=worker.beat_hooks.append if worker else None,
+    )
 
 
 class StudyListener:
@@ -140,10 +142,8 @@ def run_strategies(
             budget=None if name == "exhaustive" and len(names) > 1 else budget,
             probe=engine.probe(),
             objectives=("accuracy", engine.cost_metric),
-            **optuna_options(engine, name),
+            context=strategy_context(engine),
         )
-        if isinstance(strategy, OptunaStrategy) and engine.worker is not None:
-            engine.worker.beat_hooks.append(strategy.heartbeat)  # optuna's heartbeat for its running trials
         with listener.strategy(name, strategy.expected_evaluations()) as on_progress:
             result = engine.run(strategy, on_progress)
         listener.message(

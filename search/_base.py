@@ -10,6 +10,7 @@ configurations: that is how a re-run search resumes from the database without re
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,6 +30,18 @@ class Probe:
     batches: list[tuple[torch.Tensor, torch.Tensor]]
 
 
+@dataclass(frozen=True)
+class StrategyContext:
+    """What a strategy may need from the run it is part of; each takes what it uses (the optuna
+    strategies keep their optuna study in the results database and heart-beat their trials)."""
+
+    db_url: str | None = None  # the results database's SQLAlchemy URL
+    study: str = "explorer"  # the study's name
+    worker_salt: int = 0  # differs per worker, so samplers of parallel workers do not propose alike
+    stale_after_s: float = 60.0  # a worker silent this long is taken for dead
+    on_heartbeat: Callable[[Callable[[], object]], None] | None = None  # registers a call made every heartbeat
+
+
 class BaseStrategy(abc.ABC):
     name: ClassVar[str]
     needs_probe: ClassVar[bool] = False
@@ -46,6 +59,7 @@ class BaseStrategy(abc.ABC):
         budget: int | None = None,
         probe: Probe | None = None,
         objectives: tuple[str, str] = ("accuracy", "latency_ms"),
+        context: StrategyContext | None = None,
     ):
         if self.needs_probe and probe is None:
             raise ConfigError(f"strategy {self.name} needs a probe (model and batches)")
@@ -53,6 +67,7 @@ class BaseStrategy(abc.ABC):
             raise ConfigError(f"--budget must be positive, got {budget}")
         self.space, self.seed, self.budget, self.probe = space, seed, budget, probe
         self.accuracy_metric, self.cost_metric = objectives
+        self.context = context or StrategyContext()
 
     @abc.abstractmethod
     def ask(self) -> list[SkipConfig]:

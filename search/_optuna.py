@@ -62,6 +62,12 @@ class OptunaStrategy(BaseStrategy):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        ctx = self.context
+        if storage is None and ctx.db_url is not None:  # share the optuna study through the results database
+            storage = optuna_storage(ctx.db_url, heartbeat_s=max(1, round(ctx.stale_after_s / 6)),
+                                     grace_s=max(2, round(ctx.stale_after_s)))  # fmt: skip
+            study_name = study_name or f"{ctx.study}/{self.name}"
+        worker_salt = worker_salt or ctx.worker_salt
         self.budget = min(self.budget or DEFAULT_BUDGET, self.space.size)
         g = self.space.num_gates
         self.distributions = {f"g{i}": IntDistribution(0, 1) for i in range(g)}
@@ -81,6 +87,8 @@ class OptunaStrategy(BaseStrategy):
                 self.study.enqueue_trial(self._params(c), skip_if_exists=True)
         self._running: dict[SkipConfig, list[optuna.trial.Trial]] = {}
         self._asked = 0
+        if ctx.on_heartbeat is not None:
+            ctx.on_heartbeat(self.heartbeat)  # the worker's heartbeat keeps this worker's trials alive
 
     @abc.abstractmethod
     def sampler(self, seed: int) -> optuna.samplers.BaseSampler:

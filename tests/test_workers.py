@@ -156,7 +156,7 @@ def test_submit_of_a_missing_checkpoint_is_refused_with_nothing_queued(tmp_path)
 
 def test_version_3_database_with_the_old_table_names_opens_and_keeps_its_study(tmp_path, tiny_ckpt):
     from explorer.cli import main
-    from explorer.engine import load_study
+    from explorer.storage.results import load_study
 
     url = f"sqlite:///{tmp_path}/v3.db"
     main(["search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--objective", "macs",
@@ -221,7 +221,7 @@ def test_two_local_workers_run_an_optuna_study_on_postgresql_without_double_work
 
 
 def test_two_workers_find_the_same_nsga2_front_as_one(tmp_path):
-    from explorer.engine import load_study
+    from explorer.storage.results import load_study
 
     fronts = []
     for k, name in ((1, "one"), (2, "two")):

@@ -18,9 +18,9 @@ from explorer.config import SkipConfig
 from explorer.deploy.bundle import read_bundle
 from explorer.deploy.export import export_bundle
 from explorer.deploy.iree import IreeModule
-from explorer.engine import load_study
 from explorer.errors import CheckpointError
 from explorer.storage import Database
+from explorer.storage.results import load_study
 from explorer.storage.session import StudySettingsError
 from explorer.study import SearchOptions, build_engine, run_strategies
 

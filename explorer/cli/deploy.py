@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import warnings
 from pathlib import Path
@@ -18,11 +17,10 @@ from explorer.data import DataWarning
 from explorer.deploy.bundle import BundleError, read_bundle
 from explorer.deploy.export import export_bundle, study_checkpoint
 from explorer.deploy.iree import TARGETS, IreeModule, compile_checkpoint
-from explorer.engine import DEVICE_EVALUATOR, ENERGY_EVALUATOR, device_context, load_study
 from explorer.errors import ConfigError, DataError
 from explorer.evaluators import Subject
-from explorer.storage import CheckpointRecord, Database, EvaluationRecord, Study
-from explorer.storage.session import StorageError
+from explorer.storage import Database
+from explorer.storage.results import DEVICE_EVALUATOR, ENERGY_EVALUATOR, import_device_csv, load_study
 from explorer.study import DEFAULT_DB
 
 TargetOption = typer.Option("host", "--target", help=f"Compile for: {', '.join(TARGETS)}.")
@@ -116,42 +114,10 @@ def export_cmd(
         )
 
 
-def import_device_csv(db: str, study: str, csv_path: Path, device: str, evaluator: str, metric: str, unit: str) -> None:
-    """Store per-configuration measurements from a board (CSV: config,<metric>[,<p95>]) as
-    evaluations of `evaluator` for `device`; rows already stored are left as they are."""
-    database = Database(db, create=False)
-    with database.session() as s:
-        st = s.query(Study).filter(Study.name == study).first()
-        if st is None:
-            raise StorageError(f"no study named {study!r} in {db}")
-        ckpt = s.get(CheckpointRecord, st.checkpoint_id)
-    if not csv_path.is_file():
-        raise ConfigError(f"{csv_path} does not exist")
-    p95 = metric.replace("_ms", "_p95_ms") if metric.endswith("_ms") else None
-    rows = []
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "config" not in reader.fieldnames or metric not in reader.fieldnames:
-            raise ConfigError(f"{csv_path} needs a header with columns config,{metric}" + (f"[,{p95}]" if p95 else ""))
-        for line, rec in enumerate(reader, start=2):
-            try:
-                config = SkipConfig.parse(rec["config"].strip(), ckpt.num_gates)
-                metrics = {metric: float(rec[metric])}
-                if p95 and rec.get(p95):
-                    metrics[p95] = float(rec[p95])
-            except (ValueError, TypeError, AttributeError) as e:
-                raise ConfigError(f"{csv_path} line {line}: {e}") from None
-            if not np.isfinite(metrics[metric]) or metrics[metric] <= 0:
-                raise ConfigError(f"{csv_path} line {line}: {metric} {metrics[metric]} {unit} is not a positive number")
-            rows.append(
-                {"checkpoint_id": ckpt.id, "evaluator": evaluator, "context": device_context(device),
-                 "config": str(config), "num_skipped": config.num_skipped, "metrics": metrics, "wall_time_s": 0.0,
-                 "study_id": st.id, "strategy": "import"}
-            )  # fmt: skip
-    with database.session() as s:
-        added = database.insert_ignore(s, EvaluationRecord, rows)
-        s.commit()
-    print(f"imported {added} new {metric} values for device {device} ({len(rows) - added} already stored)")
+def import_measurements(db: str, study: str, csv_path: Path, device: str, evaluator: str, metric: str) -> None:
+    added, known = import_device_csv(Database(db, create=False), study, csv_path, device, evaluator, metric,
+                                     "ms" if metric.endswith("_ms") else "mJ")  # fmt: skip
+    print(f"imported {added} new {metric} values for device {device} ({known} already stored)")
     print(f"front for this device: explorer pareto --db {db} --study {study} --device {device}")
 
 
@@ -165,7 +131,7 @@ def import_latency_cmd(
     db: str = typer.Option(DEFAULT_DB, "--db", help="SQLAlchemy URL of the results database."),
 ) -> None:
     """Store latencies measured on a board, so fronts can be recomputed for it (--device)."""
-    import_device_csv(db, study, csv_path, device, DEVICE_EVALUATOR, "latency_ms", "ms")
+    import_measurements(db, study, csv_path, device, DEVICE_EVALUATOR, "latency_ms")
 
 
 @app.command("import-energy")
@@ -177,7 +143,7 @@ def import_energy_cmd(
 ) -> None:
     """Store energy per inference measured with a power meter; `export --device` then ships it
     in pareto.json and the runtime uses it instead of the busy-power estimate."""
-    import_device_csv(db, study, csv_path, device, ENERGY_EVALUATOR, "energy_mj", "mJ")
+    import_measurements(db, study, csv_path, device, ENERGY_EVALUATOR, "energy_mj")
 
 
 def most_accurate(rows):

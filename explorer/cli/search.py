@@ -14,10 +14,10 @@ from rich.table import Table
 
 from explorer.cli import app
 from explorer.cli.common import ConsoleListener, DataDirOption, ThreadsOption, make_console, set_threads
-from explorer.engine import StudyView, load_study
 from explorer.errors import ConfigError, ExplorerError
 from explorer.search import strategies_in_all, strategy_names
 from explorer.storage import Database
+from explorer.storage.results import StudyView, load_study
 from explorer.study import DEFAULT_DB, SearchOptions, queue_search, resolve_strategies, run_study
 from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, WorkerStopped
 

@@ -41,8 +41,8 @@ from explorer.deploy.iree import (
     iree_version,
     runtime_requirement,
 )
-from explorer.engine import StudyView
 from explorer.errors import CheckpointError
+from explorer.storage.results import StudyView
 
 
 def study_checkpoint(view: StudyView, override: str | Path | None = None) -> Checkpoint:

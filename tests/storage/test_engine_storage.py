@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 
 from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.config import SkipConfig, SkipSpace
-from explorer.engine import Engine, load_study
+from explorer.engine import Engine
+from explorer.storage.results import load_study
 from explorer.errors import DataError
 from explorer.evaluators import Subject, create_evaluator
 from explorer.models import create_model
