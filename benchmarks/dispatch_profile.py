@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from explorer.checkpoint import load_checkpoint
-from explorer.deploy.iree import _compiler, get_target
+from explorer.deploy.iree import compiler_path, get_target
 from explorer.deploy.mlir import resnet_to_mlir
 
 
@@ -54,9 +54,9 @@ def main() -> None:
         tmp = Path(tmp)
         (tmp / "m.mlir").write_text(text)
         dump = tmp / "bench"
-        subprocess.run([_compiler(), str(tmp / "m.mlir"), *flags, f"--iree-hal-dump-executable-benchmarks-to={dump}",
+        subprocess.run([compiler_path(), str(tmp / "m.mlir"), *flags, f"--iree-hal-dump-executable-benchmarks-to={dump}",
                         "-o", str(tmp / "m.vmfb")], check=True)  # fmt: skip
-        subprocess.run([_compiler(), str(tmp / "m.mlir"), *flags, "--compile-to=stream",
+        subprocess.run([compiler_path(), str(tmp / "m.mlir"), *flags, "--compile-to=stream",
                         "-o", str(tmp / "m.stream.mlir")], check=True)  # fmt: skip
         stream = (tmp / "m.stream.mlir").read_text()
         rows, total = [], 0.0
@@ -66,7 +66,7 @@ def main() -> None:
             name = re.search(r"@(forward_dispatch_\d+_\w+?)\b", body)[1]
             calls = len(re.findall(rf"stream\.cmd\.dispatch @\w+::@{re.escape(name)}\b", stream))
             vmfb = src.with_suffix(".vmfb")
-            subprocess.run([_compiler(), str(src), *flags, "-o", str(vmfb)], check=True, capture_output=True)
+            subprocess.run([compiler_path(), str(src), *flags, "-o", str(vmfb)], check=True, capture_output=True)
             out = subprocess.run(
                 [benchmark_tool(), f"--module={vmfb}", "--device=local-sync", "--benchmark_min_time=0.2s",
                  "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true"],

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from _gates import setup, time_rounds
 
-from explorer.deploy.iree import IreeModule, _compiler, compile_checkpoint, get_target
+from explorer.deploy.iree import IreeModule, compile_checkpoint, compiler_path, get_target
 from explorer.deploy.mlir import resnet_to_mlir
 
 
@@ -25,7 +25,7 @@ def compile_variant(ckpt, hoist: bool, folder: Path, scalars: bool = False) -> P
     h, w = ckpt.meta["dataset"]["image_size"]
     src, dst = folder / f"h{int(hoist)}{int(scalars)}.mlir", folder / f"h{int(hoist)}{int(scalars)}.vmfb"
     src.write_text(resnet_to_mlir(ckpt.model.eval(), (h, w), hoist_gates=hoist, skip_scalars=scalars))
-    subprocess.run([_compiler(), str(src), *get_target("host").flags, "-o", str(dst)], check=True)
+    subprocess.run([compiler_path(), str(src), *get_target("host").flags, "-o", str(dst)], check=True)
     return dst
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from _gates import setup, time_rounds
 
-from explorer.deploy.iree import IreeModule, _compiler, get_target
+from explorer.deploy.iree import IreeModule, compiler_path, get_target
 from explorer.deploy.mlir import resnet_to_mlir
 
 
@@ -25,7 +25,7 @@ def compile_static(ckpt, bits, gather: bool, folder: Path) -> Path:
     name = f"{''.join(map(str, bits))}-{'v5' if gather else 'v4'}"
     src, dst = folder / f"{name}.mlir", folder / f"{name}.vmfb"
     src.write_text(resnet_to_mlir(ckpt.model.eval(), (h, w), static_skip=list(bits), gather_im2col=gather))
-    subprocess.run([_compiler(), str(src), *get_target("host").flags, "-o", str(dst)], check=True)
+    subprocess.run([compiler_path(), str(src), *get_target("host").flags, "-o", str(dst)], check=True)
     return dst
 
 

@@ -79,9 +79,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     ap.add_argument("--jobs", type=int, default=0, help="runs at a time (default: all)")
     ap.add_argument("--deadline", type=float, default=0, help="seconds after which runs are stopped and saved")
-    ap.add_argument("--epochs", type=int, default=0,
-                    help="train every run for this many epochs instead of its own (a shorter screening; "
-                         "give it its own --out)")
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=0,
+        help="train every run for this many epochs instead of its own (a shorter screening; give it its own --out)",
+    )
     ap.add_argument("--list", action="store_true", help="print each run's explorer train flags and exit")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -169,7 +169,8 @@ def module_key(
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
-def _compiler() -> str:
+def compiler_path() -> str:
+    """The iree-compile executable: on PATH, else the one of the iree-base-compiler package."""
     exe = shutil.which("iree-compile")
     if exe:
         return exe
@@ -215,7 +216,9 @@ def compile_checkpoint(
             src = Path(tmp) / "model.mlir"
             src.write_text(text)
             dst = Path(tmp) / "model.vmfb"
-            proc = subprocess.run([_compiler(), str(src), *tgt.flags, "-o", str(dst)], capture_output=True, text=True)
+            proc = subprocess.run(
+                [compiler_path(), str(src), *tgt.flags, "-o", str(dst)], capture_output=True, text=True
+            )
             if proc.returncode:
                 raise DeployError(f"iree-compile failed for target {tgt.name}:\n{proc.stderr[-4000:]}")
             tmp_cached = cached.with_suffix(".vmfb.tmp")

@@ -94,10 +94,10 @@ def test_gates_stay_real_branches_in_the_compiled_program(tiny_ckpt, tmp_path):
     ckpt = load_checkpoint(tiny_ckpt)
     src = tmp_path / "m.mlir"
     src.write_text(resnet_to_mlir(ckpt.model, (28, 28)))
-    from explorer.deploy.iree import TARGETS, _compiler
+    from explorer.deploy.iree import TARGETS, compiler_path
 
     out = subprocess.run(
-        [_compiler(), str(src), *TARGETS["host"].flags, "--compile-to=flow", "-o", str(tmp_path / "flow.mlir")],
+        [compiler_path(), str(src), *TARGETS["host"].flags, "--compile-to=flow", "-o", str(tmp_path / "flow.mlir")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
@@ -116,12 +116,12 @@ def test_every_dispatch_is_vectorised_including_the_convolution_patches(tiny_ckp
     import re
 
     ckpt = load_checkpoint(tiny_ckpt)
-    from explorer.deploy.iree import TARGETS, _compiler
+    from explorer.deploy.iree import TARGETS, compiler_path
 
     src, dump = tmp_path / "m.mlir", tmp_path / "dump"
     src.write_text(resnet_to_mlir(ckpt.model, (28, 28)))
     out = subprocess.run(
-        [_compiler(), str(src), *TARGETS["host"].flags, f"--iree-hal-dump-executable-intermediates-to={dump}",
+        [compiler_path(), str(src), *TARGETS["host"].flags, f"--iree-hal-dump-executable-intermediates-to={dump}",
          "-o", str(tmp_path / "m.vmfb")],
         capture_output=True, text=True,
     )  # fmt: skip
@@ -165,12 +165,12 @@ def test_a_fast_path_is_one_submission_like_a_static_module(tiny_ckpt, tmp_path)
     """The reason fast paths exist: IREE schedules a matched configuration's blocks as one
     command-buffer execution, where the per-gate path needs one per region between gates."""
     ckpt = load_checkpoint(tiny_ckpt)
-    from explorer.deploy.iree import TARGETS, _compiler
+    from explorer.deploy.iree import TARGETS, compiler_path
 
     def executes(**kw) -> int:
         src, dst = tmp_path / "m.mlir", tmp_path / "m.stream.mlir"
         src.write_text(resnet_to_mlir(ckpt.model, (28, 28), **kw))
-        out = subprocess.run([_compiler(), str(src), *TARGETS["host"].flags, "--compile-to=stream", "-o", str(dst)],
+        out = subprocess.run([compiler_path(), str(src), *TARGETS["host"].flags, "--compile-to=stream", "-o", str(dst)],
                              capture_output=True, text=True)  # fmt: skip
         assert out.returncode == 0, out.stderr[-2000:]
         return dst.read_text().count("stream.cmd.execute")
@@ -389,12 +389,12 @@ def test_bn_recal_study_exports_a_version_2_bundle(tiny_ckpt, tmp_path):
 
 def test_gate_bits_as_scalar_arguments_give_the_same_logits(tiny_ckpt, tmp_path):
     """benchmarks/gate_hoist.py's third variant (skip bits as i32 arguments) computes the same model."""
-    from explorer.deploy.iree import TARGETS, _compiler
+    from explorer.deploy.iree import TARGETS, compiler_path
 
     ckpt = load_checkpoint(tiny_ckpt)
     src, dst = tmp_path / "s.mlir", tmp_path / "s.vmfb"
     src.write_text(resnet_to_mlir(ckpt.model, (28, 28), skip_scalars=True))
-    subprocess.run([_compiler(), str(src), *TARGETS["host"].flags, "-o", str(dst)], check=True)
+    subprocess.run([compiler_path(), str(src), *TARGETS["host"].flags, "-o", str(dst)], check=True)
     scalars, gated = IreeModule(dst), IreeModule(compile_checkpoint(ckpt, "host"))
     x = np.random.default_rng(1).standard_normal((1, 28, 28, 1)).astype(np.float32)
     for bits in ([1] * 6, [1, 0, 1, 1, 0, 0], [0] * 6):
