@@ -153,18 +153,28 @@ def test_version_1_database_is_upgraded(tmp_path):
     con.close()
 
 
-def test_recalibrate_command_records_before_and_after(tiny_ckpt, tmp_path):
+@pytest.fixture(scope="module")
+def npz_ckpt(fmnist_npz, tmp_path_factory):
+    """A resnet20 trained briefly (256 images, no final re-estimation) on the small npz of real
+    Fashion-MNIST images: `recalibrate` scores its 120 validation and 200 test images, not 15,000."""
+    from explorer.training import TrainConfig, train
+
+    cfg = TrainConfig(arch="resnet20", dataset="npz", epochs=1, limit_train=256, batch_size=64)
+    return train(cfg, tmp_path_factory.mktemp("npz-ckpt") / "r20", data_dir=fmnist_npz, bn_recal=0)
+
+
+def test_recalibrate_command_records_before_and_after(npz_ckpt, tmp_path):
     out = tmp_path / "r"
-    r = subprocess.run([sys.executable, "-m", "explorer.cli", "recalibrate", "--checkpoint", str(tiny_ckpt), "--out", str(out),
+    r = subprocess.run([sys.executable, "-m", "explorer.cli", "recalibrate", "--checkpoint", str(npz_ckpt), "--out", str(out),
                         "--images", "500"], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert r.returncode == 0, r.stderr
     new = load_checkpoint(out)
     info = new.meta["bn_recalibration"]
     assert info["images"] == 500 and info["source"] == "training split"
     assert new.meta["accuracy"]["val"] == info["val_after"]
-    assert new.sha256 != load_checkpoint(tiny_ckpt).sha256
+    assert new.sha256 != load_checkpoint(npz_ckpt).sha256
     # only BatchNorm statistics changed
-    old = load_checkpoint(tiny_ckpt).model.state_dict()
+    old = load_checkpoint(npz_ckpt).model.state_dict()
     for k, v in new.model.state_dict().items():
         if "running" not in k and "num_batches" not in k:
             assert torch.equal(v, old[k]), k

@@ -44,8 +44,9 @@ def _counts(db: Database) -> dict:
 
 @pytest.mark.slow
 def test_three_workers_share_an_exhaustive_study_on_postgresql_and_survive_a_sigkill(postgres_url):
-    # three processes started together on an empty database (they also race to create the tables)
-    cmd = _search(postgres_url, "--limit", "1500", "--chunk-size", "2", "--stale-after", "6")
+    # three processes started together on an empty database (they also race to create the tables);
+    # 500 images per configuration keep a chunk of 2 long enough (seconds) to catch a worker inside one
+    cmd = _search(postgres_url, "--limit", "500", "--chunk-size", "2", "--stale-after", "6")
     procs = [subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(3)]  # fmt: skip
     deadline = time.monotonic() + 300
@@ -94,7 +95,8 @@ def test_three_workers_share_an_exhaustive_study_on_postgresql_and_survive_a_sig
 
 def test_sigterm_finishes_the_chunk_releases_claims_and_a_rerun_completes(tmp_path):
     db_url = f"sqlite:///{tmp_path}/t.db"
-    cmd = _search(db_url, "--limit", "1500", "--chunk-size", "4")
+    # 500 images per configuration: 16 chunks of seconds each, so the stop lands well before the end
+    cmd = _search(db_url, "--limit", "500", "--chunk-size", "4")
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:

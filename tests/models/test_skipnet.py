@@ -71,11 +71,12 @@ def test_iree_module_makes_the_same_decisions_and_logits(fmnist, tmp_path):
 
 
 @pytest.mark.slow
-def test_training_learns_to_skip_and_exports_a_profile(tiny_ckpt, fmnist, tmp_path):
+def test_training_learns_to_skip_and_exports_a_profile(tiny_ckpt, fmnist, fmnist_small, tmp_path):
     from explorer.runtime.skipnet import PROFILE, SkipNetRuntime, export_skipnet
 
+    # validation and test cut to 500 images: scoring each epoch on the full 5,000 + 10,000 was most of the time
     cfg = SkipNetConfig(init=str(tiny_ckpt), epochs=3, sp_epochs=1, alpha=2.0, limit_train=1536)
-    out = train_skipnet(cfg, tmp_path / "sk", data=fmnist)
+    out = train_skipnet(cfg, tmp_path / "sk", data=fmnist_small)
     ckpt = load_checkpoint(out)
     assert isinstance(ckpt.model, SkipNet) and ckpt.meta["training"]["method"] == "skipnet"
     assert [h["stage"] for h in ckpt.meta["training"]["history"]] == ["sp", "hybrid", "hybrid"]
