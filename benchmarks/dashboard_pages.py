@@ -2,8 +2,8 @@
 
 Each measurement is a fresh Python process (nothing cached in memory) that runs the app with
 streamlit.testing.AppTest (server side: the script run with its queries, no browser drawing):
-  cold     the first render (Studies, the landing page), empty caches (Streamlit's disk cache too)
-  restart  the first render again in a new process, with the disk cache the cold run left
+  cold     the first render (Studies, the landing page: every study read for its hypervolume),
+           imports of the read model included (torch, through explorer.config)
   first    the first visit of each other page after that (its study is the default one)
   warm     a second visit of the same page
 Rounds alternate the versions (before, after, before, after, ...): both see the same load.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -49,9 +48,7 @@ def child(app: str, db: str) -> None:
     print(json.dumps(out))
 
 
-def measure(root: Path, db: str, fresh: bool) -> dict:
-    if fresh:
-        shutil.rmtree(Path.home() / ".streamlit" / "cache", ignore_errors=True)
+def measure(root: Path, db: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(root)} if root != HERE else dict(os.environ)
     cmd = [sys.executable, __file__, "--child", str(root / "dashboard" / "app.py"), "--db", db]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, check=False)
@@ -63,19 +60,19 @@ def measure(root: Path, db: str, fresh: bool) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", required=True)
-    ap.add_argument("--before", type=Path, required=True, help="a checkout of the old app (see the docstring)")
+    ap.add_argument("--before", type=Path, help="a checkout of the old app (see the docstring); required")
     ap.add_argument("--after", type=Path, default=HERE)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(args.child, args.db)
+    if args.before is None:
+        ap.error("--before DIR (a checkout of the old app) is required")
     runs: dict[str, list[dict]] = {"before": [], "after": []}
     for r in range(args.rounds):
         for name, root in (("before", args.before), ("after", args.after)):
-            m = measure(root.resolve(), args.db, fresh=True)
-            if name == "after":
-                m["restart"] = measure(root.resolve(), args.db, fresh=False)["cold"]
+            m = measure(root.resolve(), args.db)
             runs[name].append(m)
             print(f"round {r + 1} {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in m.items()), flush=True)
     keys = list(dict.fromkeys(k for ms in runs.values() for m in ms for k in m))

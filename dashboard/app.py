@@ -49,8 +49,9 @@ def database(url: str):
     return queries.open_db(url)
 
 
-# Every cache below is keyed by the database's version (counts and last ids of studies, trials and
-# evaluations): a new evaluation makes them read again; nothing stale is shown.
+# Every cache below is keyed by a version (counts and last ids of trials and evaluations, last update):
+# the database's for the list of studies, the study's own for its view; a new evaluation makes them
+# read again, so nothing stale is shown, and a running search makes only its own study read again.
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -63,10 +64,9 @@ def study_view(url: str, study: str, device: str | None, version: tuple):
     return queries.load(database(url), study, device)
 
 
-@st.cache_data(persist="disk", show_spinner=False)
+@st.cache_data(max_entries=256, show_spinner=False)
 def study_summary(url: str, study: str, version: tuple) -> dict:
-    """Hypervolume, front size and configurations shown of one study (kept on disk: a restarted
-    server does not read every study again)."""
+    """Hypervolume, front size and configurations shown of one study."""
     from explorer.pareto import hypervolume
 
     view = study_view(url, study, None, version)
@@ -99,9 +99,14 @@ class Ctx:
 
     def __init__(self, db, args, version):
         self.db, self.url, self.args, self.version = db, db.url, args, version
+        self.versions = queries.study_versions(db)
+
+    def v(self, study: str) -> tuple:
+        """The version of one study's data: the key of its caches."""
+        return self.versions.get(study, ())
 
     def view(self, study, device=None):
-        return study_view(self.url, study, device, self.version)
+        return study_view(self.url, study, device, self.v(study))
 
 
 def chart(fig, key: str, **kw):
@@ -132,7 +137,7 @@ def pick_study(ctx: Ctx, key: str = "study", label_: str = "Study") -> str | Non
 
 def report_left_out(ctx: Ctx, study: str, device: str | None) -> pd.DataFrame:
     """Say which of the study's trials a view leaves out, and why (a metric not measured)."""
-    gone = left_out(ctx.url, study, device, ctx.version)
+    gone = left_out(ctx.url, study, device, ctx.v(study))
     if not gone.empty:
         why = gone["missing"].replace("", "—").value_counts()
         reasons = "; ".join(f"{n} lack {m}" for m, n in why.items())
@@ -152,14 +157,18 @@ def page_studies(ctx: Ctx) -> None:
     if table_.empty:
         st.info("This database has no studies yet: run `explorer search --db ...` first.")
         return
-    rows = [study_summary(ctx.url, name, ctx.version) for name in table_["study"]]
+    slot = st.empty()  # the stored counts at once; the hypervolumes (each study read) fill in after
+    with slot:
+        table(table_.rename(columns={"configurations": "configurations stored"}), key="studies_table_first")
+    rows = [study_summary(ctx.url, name, ctx.v(name)) for name in table_["study"]]
     table_ = table_.assign(**{"configurations shown": [r["shown"] for r in rows],
                               "front": [r["front"] for r in rows], HV: [r["hv"] for r in rows]})  # fmt: skip
     table_["objective"] = table_["objective"].map(lambda m: label(m) if m else MISSING)
     table_ = table_.rename(columns={"configurations": "configurations stored"})
     cols = ["study", "objective", "configurations stored", "configurations shown", "front", HV, "strategies", "arch",
             "dataset", "gates", "checkpoint", "last update"]  # fmt: skip
-    table(table_[cols], key="studies_table", height=min(800, 38 + 35 * len(table_)))
+    with slot:
+        table(table_[cols], key="studies_table", height=min(800, 38 + 35 * len(table_)))
     st.caption("configurations shown: those measured by every evaluator of the study (the others lack a metric).")
 
 
@@ -202,7 +211,7 @@ def page_tradeoffs(ctx: Ctx) -> None:
     device = st.sidebar.selectbox("Latency from", ["this machine (study)"] + devices, key=f"device|{study}")
     device = None if device.startswith("this machine") else device
     view = ctx.view(study, device)
-    raw = evaluations(ctx.url, study, device, ctx.version)
+    raw = evaluations(ctx.url, study, device, ctx.v(study))
     if raw.empty or "accuracy" not in raw:
         st.info(f"Study {study} has no evaluations yet.")
         return
@@ -213,7 +222,7 @@ def page_tradeoffs(ctx: Ctx) -> None:
     colour = st.sidebar.radio("Colour by", ["strategy", "skipped blocks"], key="colour")
     df = scaled(raw)
     sel, limits = tradeoff_filters(df, view, study, device, cost)
-    found = configurations(ctx.url, study, device, ctx.version).set_index("config")["found by"]
+    found = configurations(ctx.url, study, device, ctx.v(study)).set_index("config")["found by"]
     shown = sel.drop_duplicates("config").assign(**{"found by": lambda d: d["config"].map(found)})
     front = front_of(shown, cost_label) if not shown.empty else shown
     source = view.settings["evaluators"]
@@ -287,7 +296,7 @@ def page_evaluations(ctx: Ctx) -> None:
     study = pick_study(ctx)
     if study is None:
         return
-    configs = configurations(ctx.url, study, None, ctx.version)
+    configs = configurations(ctx.url, study, None, ctx.v(study))
     gone = report_left_out(ctx, study, None)
     if configs.empty:
         st.info(f"Study {study} has no evaluations yet.")
@@ -324,7 +333,7 @@ def page_trial(ctx: Ctx) -> None:
     if study is None:
         return
     view = ctx.view(study)
-    configs = configurations(ctx.url, study, None, ctx.version)
+    configs = configurations(ctx.url, study, None, ctx.v(study))
     if configs.empty:
         st.info(f"Study {study} has no evaluations yet.")
         return
@@ -382,7 +391,7 @@ def page_compare(ctx: Ctx) -> None:
         st.session_state["compare_b"] = next((n for n in names if n != a), a)
     b = st.sidebar.selectbox("Compare with", names, key="compare_b")
     st.query_params["compare"] = b
-    frames = {n: scaled(configurations(ctx.url, n, None, ctx.version)) for n in dict.fromkeys([a, b])}
+    frames = {n: scaled(configurations(ctx.url, n, None, ctx.v(n))) for n in dict.fromkeys([a, b])}
     common = [c for c in COSTS if all(label(c) in f for f in frames.values())]
     if not common or any(f.empty for f in frames.values()):
         st.warning(f"{a} and {b} have no cost metric in common (or one has no evaluations): pick another pair.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,9 @@ from sqlalchemy import func, select
 
 from explorer.storage import Database, EvaluationRecord, Study, Trial
 from explorer.storage.models import CheckpointRecord
-from explorer.storage.results import ENERGY_EVALUATOR, StudyView, load_study
+
+if TYPE_CHECKING:  # the read model imports torch (explorer.config → explorer.models): 4 s, only when a study is read
+    from explorer.storage.results import StudyView
 
 RANKERS = ("sensitivity", "l2-norm", "fisher", "hessian")
 
@@ -177,6 +180,8 @@ def ranking_order(rows: list[dict]) -> list[int]:
 
 
 def load(db: Database, study: str, device: str | None = None) -> StudyView:
+    from explorer.storage.results import load_study
+
     return load_study(db, study, device=device)
 
 
@@ -189,9 +194,26 @@ def db_version(db: Database) -> tuple:
     return (*trials, *evals, studies[0], str(studies[1]))
 
 
+def study_versions(db: Database) -> dict[str, tuple]:
+    """Per study, what changes when its view may change: its trials (count, last id), the
+    evaluations of its checkpoint (count, last id), its last update. Keys the caches of one study,
+    so a running search makes only its own study read again."""
+    with db.session() as s:
+        trials = dict((r[0], r[1:]) for r in s.execute(
+            select(Trial.study_id, func.count(Trial.id), func.max(Trial.id)).group_by(Trial.study_id)))  # fmt: skip
+        evals = dict((r[0], r[1:]) for r in s.execute(
+            select(EvaluationRecord.checkpoint_id, func.count(EvaluationRecord.id), func.max(EvaluationRecord.id))
+            .group_by(EvaluationRecord.checkpoint_id)))  # fmt: skip
+        studies = s.execute(select(Study.id, Study.name, Study.checkpoint_id, Study.updated_at)).all()
+    return {name: (*trials.get(sid, (0, None)), *evals.get(cid, (0, None)), str(updated))
+            for sid, name, cid, updated in studies}  # fmt: skip
+
+
 def left_out(db: Database, view: StudyView) -> pd.DataFrame:
     """The study's trials that its view leaves out, and why: one row per (strategy, configuration)
     with the evaluators (under the view's settings) that have not measured it."""
+    from explorer.storage.results import ENERGY_EVALUATOR
+
     contexts = view.settings["evaluators"]
     required = set(contexts) - {ENERGY_EVALUATOR}
     columns = ["strategy", "config", "missing"]
