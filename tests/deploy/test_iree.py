@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,17 +23,6 @@ from explorer.deploy.mlir import resnet_to_mlir
 from explorer.models import create_model
 
 ENV = {**os.environ, "COLUMNS": "200"}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _own_cache(tmp_path_factory):
-    old = os.environ.get("EXPLORER_CACHE")
-    os.environ["EXPLORER_CACHE"] = str(tmp_path_factory.mktemp("iree-cache"))
-    yield
-    if old is None:
-        os.environ.pop("EXPLORER_CACHE")
-    else:
-        os.environ["EXPLORER_CACHE"] = old
 
 
 def nhwc(x: torch.Tensor) -> np.ndarray:
@@ -236,24 +227,21 @@ def run(*args):
     )
 
 
-def test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer(tiny_ckpt, tmp_path):
-    db = f"sqlite:///{tmp_path}/d.db"
-    r = run(
-        "search",
-        "--checkpoint",
-        str(tiny_ckpt),
-        "--strategy",
-        "sensitivity",
-        "--limit",
-        "300",
-        "--db",
-        db,
-        "--study",
-        "d",
-    )
-    assert r.returncode == 0, r.stderr
+def copy_study(db_file: Path, tmp_path: Path) -> str:
+    """A private copy of a shared study's database (the test may write to it), as a URL; copied with
+    SQLite's backup API, which includes what is still in the write-ahead log."""
+    src, dst = sqlite3.connect(db_file), sqlite3.connect(tmp_path / "study.db")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return f"sqlite:///{tmp_path}/study.db"
+
+
+def test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer(tiny_bundle, tmp_path):
+    # the study: the session's sensitivity search on tiny_ckpt (IREE latency, 300 images) behind tiny_bundle
+    db = copy_study(tiny_bundle.parent / "b.db", tmp_path)
     out = tmp_path / "bundle"
-    r = run("export", "--db", db, "--study", "d", "--out", str(out), "--bench")
+    r = run("export", "--db", db, "--study", "b", "--out", str(out), "--bench")
     assert r.returncode == 0, r.stderr
     bundle = read_bundle(out)
     manifest = bundle.manifest
@@ -285,49 +273,62 @@ def test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer(tiny_c
     lines = (out / "latency.csv").read_text().splitlines()
     assert lines[0] == "config,latency_ms,latency_p95_ms" and len(lines) == len(bundle.rows) + 1
     assert all(float(line.split(",")[1]) > 0 for line in lines[1:])
-    r = run("import-latency", "--db", db, "--study", "d", "--csv", str(out / "latency.csv"), "--device", "here")
+    r = run("import-latency", "--db", db, "--study", "b", "--csv", str(out / "latency.csv"), "--device", "here")
     assert r.returncode == 0 and f"imported {len(bundle.rows)} new" in r.stdout, r.stdout + r.stderr
 
 
-def test_cross_target_bundle_records_its_target(tiny_ckpt, tmp_path):
-    db = f"sqlite:///{tmp_path}/d.db"
-    assert run("search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--limit", "200",
-               "--latency-evaluator", "latency-torch", "--db", db, "--study", "x").returncode == 0  # fmt: skip
-    r = run("export", "--db", db, "--study", "x", "--out", str(tmp_path / "arm"), "--target", "armv7")
+@pytest.fixture(scope="module")
+def torch_study(tiny_ckpt, tmp_path_factory) -> Path:
+    """The database file of a sensitivity search on tiny_ckpt with PyTorch latency (200 images), study 'x';
+    each test works on a copy of it."""
+    db = tmp_path_factory.mktemp("torch-study") / "d.db"
+    r = run("search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--limit", "200",
+            "--latency-evaluator", "latency-torch", "--db", f"sqlite:///{db}", "--study", "x")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return db
+
+
+def test_cross_target_bundle_records_its_target(torch_study, tmp_path):
+    db = copy_study(torch_study, tmp_path)
+    # without fast paths: the armv7 module test_every_target_module_imports_no_symbol_... compiles (cached)
+    r = run(
+        "export", "--db", db, "--study", "x", "--out", str(tmp_path / "arm"), "--target", "armv7", "--no-fast-paths"
+    )
     assert r.returncode == 0, r.stderr
     m = read_bundle(tmp_path / "arm").manifest
     assert m["target"]["triple"] == "armv7a-unknown-linux-gnueabihf"
     assert "--iree-llvmcpu-target-cpu=cortex-a15" in m["target"]["compiler_flags"]
 
 
-def test_import_latency_recomputes_the_front_for_a_device(tiny_ckpt, tmp_path):
-    db = f"sqlite:///{tmp_path}/d.db"
-    assert run("search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--limit", "200",
-               "--latency-evaluator", "latency-torch", "--db", db, "--study", "b").returncode == 0  # fmt: skip
-    front = json.loads(run("pareto", "--db", db, "--study", "b", "--json").stdout)["front"]
+def test_import_latency_recomputes_the_front_for_a_device(torch_study, tmp_path):
+    db = copy_study(torch_study, tmp_path)
+    front = json.loads(run("pareto", "--db", db, "--study", "x", "--json").stdout)["front"]
     csv = tmp_path / "lat.csv"
     # a board where every configuration costs the same: only the most accurate one stays on the front
     configs = list(dict.fromkeys(["111111"] + [r["config"] for r in front]))
     csv.write_text("config,latency_ms\n" + "".join(f"{c},5.0\n" for c in configs))
-    r = run("import-latency", "--db", db, "--study", "b", "--csv", str(csv), "--device", "flatboard")
+    r = run("import-latency", "--db", db, "--study", "x", "--csv", str(csv), "--device", "flatboard")
     assert r.returncode == 0 and f"imported {len(configs)} new" in r.stdout
-    again = run("import-latency", "--db", db, "--study", "b", "--csv", str(csv), "--device", "flatboard")
+    again = run("import-latency", "--db", db, "--study", "x", "--csv", str(csv), "--device", "flatboard")
     assert "imported 0 new" in again.stdout
-    dev = json.loads(run("pareto", "--db", db, "--study", "b", "--device", "flatboard", "--json").stdout)["front"]
+    dev = json.loads(run("pareto", "--db", db, "--study", "x", "--device", "flatboard", "--json").stdout)["front"]
     best = max(r["accuracy"] for r in front)  # the study's most accurate configuration is on its front
     assert all(r["latency_ms"] == 5.0 and r["accuracy"] == best for r in dev)
     bad = tmp_path / "bad.csv"
     bad.write_text("config,latency_ms\n1101,3\n")
-    r = run("import-latency", "--db", db, "--study", "b", "--csv", str(bad), "--device", "x")
+    r = run("import-latency", "--db", db, "--study", "x", "--csv", str(bad), "--device", "x")
     assert r.returncode == 2 and "line 2" in r.stderr and "6 skippable blocks" in r.stderr
 
     # metered energy per inference travels with the device's front into the bundle and the runtime
     energy = tmp_path / "energy.csv"
     energy.write_text("config,energy_mj\n" + "".join(f"{c},{10 + k}\n" for k, c in enumerate(configs)))
-    r = run("import-energy", "--db", db, "--study", "b", "--csv", str(energy), "--device", "flatboard")
+    r = run("import-energy", "--db", db, "--study", "x", "--csv", str(energy), "--device", "flatboard")
     assert r.returncode == 0 and f"imported {len(configs)} new energy_mj" in r.stdout
     out = tmp_path / "bundle"
-    assert run("export", "--db", db, "--study", "b", "--device", "flatboard", "--out", str(out)).returncode == 0
+    # without fast paths: the plain gated module, compiled once per run and shared with the other tests
+    # (fast paths equal to the front are test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer's)
+    assert run("export", "--db", db, "--study", "x", "--device", "flatboard", "--out", str(out),
+               "--no-fast-paths").returncode == 0  # fmt: skip
     from explorer.runtime.choices import bundle_choices
 
     choices = bundle_choices(read_bundle(out))
@@ -336,7 +337,7 @@ def test_import_latency_recomputes_the_front_for_a_device(tiny_ckpt, tmp_path):
     summary = json.loads((tmp_path / "sim" / "summary.json").read_text())
     assert summary["energy_source"].startswith("measured per-configuration energy")
     bad.write_text("config,energy_mj\n111111,-1\n")
-    r = run("import-energy", "--db", db, "--study", "b", "--csv", str(bad), "--device", "x")
+    r = run("import-energy", "--db", db, "--study", "x", "--csv", str(bad), "--device", "x")
     assert r.returncode == 2 and "not a positive number" in r.stderr
 
 
