@@ -576,7 +576,7 @@ def page_run(ctx: Ctx) -> None:
         cmd = [sys.executable, "-m", "explorer.cli", "worker", "--db", db.url, "--once"]
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         st.success(f"worker started (pid {proc.pid}); it stops when the queue is empty; log: explorer-worker.log")
-    from explorer.workers import worker_status
+    from explorer.storage.coordination import worker_status
 
     info = worker_status(db)
     st.subheader("Queue")

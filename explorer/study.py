@@ -21,8 +21,9 @@ from explorer.evaluators import Subject, create_evaluator
 from explorer.search import STRATEGIES, StrategyContext, create_strategy, strategies_in_all, strategy_names
 from explorer.search.exhaustive import MAX_GATES
 from explorer.storage import Database
+from explorer.storage.coordination import DEFAULT_STALE_AFTER_S, submit_job
 from explorer.storage.results import StudyView, load_study
-from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, submit_job
+from explorer.workers import Worker
 
 DEFAULT_DB = "sqlite:///explore.db"
 COST_METRICS = {"latency": "latency_ms", "macs": "macs"}  # --objective → the metric it minimises

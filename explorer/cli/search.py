@@ -17,9 +17,10 @@ from explorer.cli.common import ConsoleListener, DataDirOption, ThreadsOption, m
 from explorer.errors import ConfigError, ExplorerError
 from explorer.search import strategies_in_all, strategy_names
 from explorer.storage import Database
+from explorer.storage.coordination import DEFAULT_STALE_AFTER_S
 from explorer.storage.results import StudyView, load_study
 from explorer.study import DEFAULT_DB, SearchOptions, queue_search, resolve_strategies, run_study
-from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, WorkerStopped
+from explorer.workers import Worker, WorkerStopped
 
 
 def comparison_table(view: StudyView) -> Table:

@@ -13,8 +13,9 @@ from explorer.cli import app
 from explorer.cli.common import ConsoleListener, ThreadsOption, make_console, set_threads
 from explorer.errors import ExplorerError
 from explorer.storage import Database
+from explorer.storage.coordination import DEFAULT_STALE_AFTER_S, finish_job, next_job, worker_status
 from explorer.study import DEFAULT_DB, SearchOptions, run_study
-from explorer.workers import DEFAULT_STALE_AFTER_S, Worker, WorkerStopped, finish_job, next_job, worker_status
+from explorer.workers import Worker, WorkerStopped
 
 worker_app = typer.Typer(
     help="Work on queued studies (run as many as you like, on any machine); `status` shows them.",
