@@ -49,7 +49,10 @@ class Subject:
 
 class BaseEvaluator(abc.ABC):
     name: ClassVar[str]
-    metrics: ClassVar[tuple[str, ...]]
+    metrics: ClassVar[tuple[str, ...]]  # what it measures, names with units (a study's cost is one of them)
+    # bytes it may return beside the metrics, under this key (stored apart from the metrics, one per
+    # evaluation): the accuracy evaluator's re-estimated BatchNorm statistics
+    artifact: ClassVar[str | None] = None
 
     def __init__(self, subject: Subject):
         self.subject = subject
@@ -60,8 +63,8 @@ class BaseEvaluator(abc.ABC):
         return ""
 
     @abc.abstractmethod
-    def evaluate(self, configs: list[SkipConfig]) -> list[dict[str, float]]:
-        """Metrics of each configuration, in order."""
+    def evaluate(self, configs: list[SkipConfig]) -> list[dict[str, float | bytes]]:
+        """Metrics (numbers) of each configuration, in order, and its `artifact` (bytes) if it has one."""
 
 
 EVALUATORS: dict[str, type[BaseEvaluator]] = {}

@@ -99,6 +99,7 @@ class AccuracyEvaluator(BaseEvaluator):
 
     name = "accuracy"
     metrics = ("accuracy",)
+    artifact = "bn_stats"
 
     def __init__(
         self,

@@ -180,8 +180,8 @@ class Engine:
                         "context": ev.context,
                         "config": str(c),
                         "num_skipped": c.num_skipped,
-                        "metrics": {k: x for k, x in v.items() if not isinstance(x, bytes)},
-                        "blob": next((x for x in v.values() if isinstance(x, bytes)), None),
+                        "metrics": _numbers(ev, v),
+                        "blob": v.get(ev.artifact) if ev.artifact else None,
                         "wall_time_s": per_config,
                         "study_id": self.study_id,
                         "strategy": strategy,
@@ -227,3 +227,14 @@ class Engine:
             [e[self.cost_metric] for e in evaluations],
             self.full[self.cost_metric],
         )
+
+
+def _numbers(ev: BaseEvaluator, values: dict) -> dict[str, float]:
+    """An evaluation's metrics without its artifact; anything else that is not a number is refused
+    before it reaches the database."""
+    metrics = {k: x for k, x in values.items() if k != ev.artifact}
+    for k, x in metrics.items():
+        if isinstance(x, bool) or not isinstance(x, int | float):
+            raise TypeError(f"evaluator {ev.name!r} returned {k}={type(x).__name__}: metrics are numbers "
+                            "(bytes belong under its declared `artifact`)")  # fmt: skip
+    return metrics

@@ -145,3 +145,28 @@ def test_hypervolume_grows_as_better_trade_offs_are_found(db):
     hv = []
     engine.run(Scripted([["0111"], ["0011"], ["0001"]]), lambda n, h: hv.append(h))
     assert hv == sorted(hv) and hv[-1] > hv[0] > 0
+
+
+class AccuracyWithStats(Accuracy):
+    artifact = "bn_stats"
+
+    def evaluate(self, configs):
+        return [{**m, "bn_stats": str(c).encode()} for m, c in zip(super().evaluate(configs), configs)]
+
+
+def test_an_evaluators_declared_artifact_is_stored_apart_from_its_metrics(db):
+    subject = FakeSubject()
+    engine = Engine(db, subject, "s", [AccuracyWithStats(subject), Macs(subject)], "macs")
+    engine.run(Scripted([["0111"]]))
+    view = load_study(db, "s")
+    assert view.bn_stats == {"1111": b"1111", "0111": b"0111"}
+    assert all(set(e.metrics) == {"accuracy", "macs"} for e in view.evaluations())
+
+
+def test_bytes_returned_as_a_metric_are_refused_before_they_reach_the_database(db):
+    class Leaky(AccuracyWithStats):
+        artifact = None
+
+    subject = FakeSubject()
+    with pytest.raises(TypeError, match="returned bn_stats=bytes: metrics are numbers"):
+        Engine(db, subject, "s", [Leaky(subject), Macs(subject)], "macs")
