@@ -3,7 +3,7 @@
 Each measurement is a fresh Python process (nothing cached in memory) that runs the app with
 streamlit.testing.AppTest (server side: the script run with its queries, no browser drawing):
   cold     the first render (Studies, the landing page: every study read for its hypervolume),
-           imports of the read model included (torch, through explorer.config)
+           imports of the read model included (before 2026-11-30 it imported torch through explorer.config)
   first    the first visit of each other page after that (its study is the default one)
   warm     a second visit of the same page
 Rounds alternate the versions (before, after, before, after, ...): both see the same load.

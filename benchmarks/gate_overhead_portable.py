@@ -33,11 +33,11 @@ def prepare(args: argparse.Namespace) -> None:
     import torch
 
     from explorer.checkpoint import load_checkpoint
-    from explorer.config import SkipSpace
     from explorer.deploy.iree import compile_checkpoint, iree_version
     from explorer.engine import make_probe
     from explorer.evaluators import Subject
     from explorer.search import create_strategy
+    from explorer.skip import SkipSpace
 
     sys.path.insert(0, str(Path(__file__).parent))
     from iree_latency import export_onnx, export_onnx_static

@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from explorer.checkpoint import load_checkpoint
-from explorer.config import SkipSpace
 from explorer.deploy.iree import IreeModule, compile_checkpoint
 from explorer.engine import make_probe
 from explorer.evaluators import Subject
 from explorer.evaluators.flops import block_macs
 from explorer.search import create_strategy
+from explorer.skip import SkipSpace
 
 
 def export_onnx(model, shape, gates: int, path: Path) -> None:

@@ -16,9 +16,9 @@ import argparse
 import numpy as np
 
 from explorer.checkpoint import load_checkpoint
-from explorer.config import SkipConfig
 from explorer.evaluators import Subject, create_evaluator
 from explorer.evaluators.latency_model import calibration_configs, fit_additive, fit_report
+from explorer.skip import SkipConfig
 
 
 def main() -> None:

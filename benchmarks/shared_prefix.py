@@ -15,9 +15,9 @@ import time
 import torch
 
 from explorer.checkpoint import load_checkpoint
-from explorer.config import SkipConfig
 from explorer.evaluate import accuracy
 from explorer.evaluators import Subject, create_evaluator
+from explorer.skip import SkipConfig
 
 
 def main() -> None:

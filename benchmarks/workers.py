@@ -25,9 +25,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from explorer.checkpoint import load_checkpoint
-from explorer.config import SkipConfig
 from explorer.engine import Engine
 from explorer.evaluators import Subject, create_evaluator
+from explorer.skip import SkipConfig
 from explorer.storage import Database, EvaluationRecord
 from explorer.workers import Worker
 

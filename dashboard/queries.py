@@ -16,9 +16,11 @@ from sqlalchemy import func, select
 from explorer.storage import Database, EvaluationRecord, Study, Trial
 from explorer.storage.models import CheckpointRecord
 
-if TYPE_CHECKING:  # the read model imports torch (explorer.config → explorer.models): 4 s, only when a study is read
+if TYPE_CHECKING:  # the read model imports pymoo (about 0.6 s): only when a study is read
     from explorer.storage.results import StudyView
 
+# the registry's rankers in --strategy all order, written out: explorer.search imports torch (seconds);
+# tests/dashboard/test_app.py checks that the two agree
 RANKERS = ("sensitivity", "l2-norm", "fisher", "hessian")
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from explorer.checkpoint import Checkpoint
-from explorer.config import SkipConfig
 from explorer.data import DataSplits, load_checkpoint_data
 from explorer.errors import ConfigError
+from explorer.skip import SkipConfig
 from explorer.storage.results import is_latency_evaluator
 
 

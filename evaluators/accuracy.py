@@ -15,10 +15,10 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
-from explorer.config import SkipConfig
 from explorer.data import iterate_batches
 from explorer.errors import DataError
 from explorer.evaluators._base import BaseEvaluator, Subject, register_evaluator
+from explorer.skip import SkipConfig
 
 
 def segments(model: nn.Module) -> tuple[list[nn.Module], list[nn.Module], list[list[nn.Module]]]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from explorer.config import SkipConfig
 from explorer.evaluators._base import BaseEvaluator, Subject, register_evaluator
+from explorer.skip import SkipConfig
 
 
 def _conv_out(size: int, conv: nn.Conv2d, dim: int) -> int:

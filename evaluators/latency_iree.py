@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from explorer.config import SkipConfig
 from explorer.deploy.iree import IreeModule, compile_checkpoint, get_target, iree_version, module_key
 from explorer.evaluators._base import BaseEvaluator, Subject, host_cpu, register_evaluator
 from explorer.evaluators.latency_torch import interleaved_timings, summarize_ms
+from explorer.skip import SkipConfig
 
 
 @register_evaluator

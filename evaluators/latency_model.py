@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.config import SkipConfig
 from explorer.evaluators._base import BaseEvaluator, Subject, create_evaluator, register_evaluator
+from explorer.skip import SkipConfig
 
 
 @dataclass(frozen=True)

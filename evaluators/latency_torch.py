@@ -13,8 +13,8 @@ import time
 import numpy as np
 import torch
 
-from explorer.config import SkipConfig
 from explorer.evaluators._base import BaseEvaluator, Subject, host_cpu, register_evaluator
+from explorer.skip import SkipConfig
 
 
 def interleaved_timings(

@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from explorer.config import SkipConfig
 from explorer.data import DataSplits, iterate_batches
+from explorer.skip import SkipConfig
 
 
 def bn_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import torch
 
-from explorer.config import Evaluation, SkipConfig, SkipSpace
 from explorer.data import iterate_batches
 from explorer.errors import ConfigError
 from explorer.evaluators import BaseEvaluator, Subject
 from explorer.pareto import hypervolume
 from explorer.search import BaseStrategy, Probe
+from explorer.skip import Evaluation, SkipConfig, SkipSpace
 from explorer.storage import Database
 from explorer.storage import results as store
 from explorer.storage.results import REFERENCE

@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from explorer.checkpoint import load_checkpoint
-from explorer.config import SkipSpace
 from explorer.engine import Engine, ProgressFn
 from explorer.errors import ConfigError
 from explorer.evaluators import Subject, create_evaluator
 from explorer.search import STRATEGIES, StrategyContext, create_strategy, strategies_in_all, strategy_names
 from explorer.search.exhaustive import MAX_GATES
+from explorer.skip import SkipSpace
 from explorer.storage import Database
 from explorer.storage.coordination import DEFAULT_STALE_AFTER_S, submit_job
 from explorer.storage.results import StudyView, load_study

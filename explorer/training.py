@@ -514,8 +514,11 @@ def train(
             f"BatchNorm statistics re-estimated on {recal_info['images']} training images: "
             f"val {100 * recal_info['val_before']:.2f}% → {100 * recal_info['val_after']:.2f}%"
         )
-    val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
-    test_acc = accuracy(model, data.test_x, data.test_y, mean=data.mean, std=data.std)
+    if recal_info is not None:  # the re-estimation scored this very model on both splits already
+        val_acc, test_acc = recal_info["val_after"], recal_info["test_after"]
+    else:
+        val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
+        test_acc = accuracy(model, data.test_x, data.test_y, mean=data.mean, std=data.std)
     seen = sum(h["img_per_s"] * h["time_s"] for h in history)
     meta = {
         "arch": cfg.arch,

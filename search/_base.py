@@ -17,8 +17,8 @@ from typing import ClassVar
 import torch
 import torch.nn as nn
 
-from explorer.config import Evaluation, SkipConfig, SkipSpace
 from explorer.errors import ConfigError
+from explorer.skip import Evaluation, SkipConfig, SkipSpace
 
 
 @dataclass(frozen=True)

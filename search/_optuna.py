@@ -21,8 +21,8 @@ import optuna
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
 
-from explorer.config import Evaluation, SkipConfig
 from explorer.search._base import BaseStrategy
+from explorer.skip import Evaluation, SkipConfig
 
 DEFAULT_BUDGET = 100
 BATCH = 8  # trials in flight per worker: the engine evaluates them as one chunk

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from explorer.config import SkipConfig
 from explorer.errors import ConfigError
 from explorer.search._base import BaseStrategy, register_strategy
+from explorer.skip import SkipConfig
 
 MAX_GATES = 16
 BATCH = 64

@@ -17,9 +17,9 @@ from pymoo.operators.crossover.pntx import TwoPointCrossover
 from pymoo.operators.mutation.bitflip import BitflipMutation
 from pymoo.problems.static import StaticProblem
 
-from explorer.config import Evaluation, SkipConfig
 from explorer.search._base import BaseStrategy, register_strategy
 from explorer.search.l2_norm import L2NormStrategy
+from explorer.skip import Evaluation, SkipConfig
 
 DEFAULT_BUDGET = 100
 STALL_GENERATIONS = 5  # stop when this many generations in a row bring nothing new

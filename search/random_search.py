@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from explorer.config import SkipConfig
 from explorer.search._base import BaseStrategy, register_strategy
+from explorer.skip import SkipConfig
 
 DEFAULT_BUDGET = 50
 BATCH = 16

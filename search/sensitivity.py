@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from explorer.config import Evaluation, SkipConfig
 from explorer.search._base import RankingStrategy, register_strategy
+from explorer.skip import Evaluation, SkipConfig
 
 
 @register_strategy

@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
-from explorer.config import SkipConfig
 from explorer.search._base import BaseStrategy, register_strategy
+from explorer.skip import SkipConfig
 
 DEFAULT_PER_COUNT = 20
 ROUND = 25  # configurations of each count per ask

@@ -14,10 +14,10 @@ import torch
 
 from explorer.bn import BNStats, bn_channels, bn_layers, calibration_images, recalibrated, reestimate
 from explorer.checkpoint import load_checkpoint
-from explorer.config import SkipConfig
 from explorer.data import iterate_batches
 from explorer.evaluate import predict
 from explorer.evaluators import Subject, create_evaluator
+from explorer.skip import SkipConfig
 from explorer.storage import Database
 from explorer.storage.models import SCHEMA_VERSION
 

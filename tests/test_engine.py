@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from explorer.config import SkipConfig, SkipSpace
 from explorer.engine import Engine
 from explorer.evaluators import BaseEvaluator
 from explorer.search import BaseStrategy
+from explorer.skip import SkipConfig, SkipSpace
 from explorer.storage import Database
 from explorer.storage.results import REFERENCE, load_study
 

@@ -14,11 +14,11 @@ from rich.table import Table
 from explorer.cli import app
 from explorer.cli.common import ConsoleListener, DataDirOption, ThreadsOption, make_console, set_threads
 from explorer.cli.search import front_table
-from explorer.config import SkipConfig
 from explorer.deploy.bundle import read_bundle
 from explorer.deploy.export import export_bundle
 from explorer.deploy.iree import IreeModule
 from explorer.errors import CheckpointError
+from explorer.skip import SkipConfig
 from explorer.storage import Database
 from explorer.storage.results import load_study
 from explorer.storage.session import StudySettingsError

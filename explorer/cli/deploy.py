@@ -12,13 +12,13 @@ import typer
 from explorer.checkpoint import load_checkpoint
 from explorer.cli import app
 from explorer.cli.common import DataDirOption, make_console
-from explorer.config import SkipConfig
 from explorer.data import DataWarning
 from explorer.deploy.bundle import BundleError, read_bundle
 from explorer.deploy.export import export_bundle, study_checkpoint
 from explorer.deploy.iree import TARGETS, IreeModule, compile_checkpoint
 from explorer.errors import ConfigError, DataError
 from explorer.evaluators import Subject
+from explorer.skip import SkipConfig
 from explorer.storage import Database
 from explorer.storage.results import DEVICE_EVALUATOR, ENERGY_EVALUATOR, import_device_csv, load_study
 from explorer.study import DEFAULT_DB

@@ -13,7 +13,7 @@ from explorer.cli import app
 from explorer.cli.common import DataDirOption, ThreadsOption, load_for_checkpoint, make_console, set_threads
 from explorer.errors import DataError
 from explorer.evaluate import accuracy
-from explorer.models import check_skip
+from explorer.skip import check_skip
 
 
 @app.command("evaluate")

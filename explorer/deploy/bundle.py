@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from explorer.checkpoint import sha256_of as sha256_file
-from explorer.config import SkipConfig
 from explorer.errors import ExplorerError
+from explorer.skip import SkipConfig
 
 MAGIC = b"SKPARETO"
 VERSION = 2  # the newest version written; version 1 is still written when there are no statistics

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import torch.nn as nn
 
 from explorer.errors import ConfigError
-from explorer.models.resnet import GatedResNet, check_skip
+from explorer.models.resnet import GatedResNet
 
-__all__ = ["GatedResNet", "check_skip", "create_model", "register_model", "MODEL_FAMILIES"]
+__all__ = ["GatedResNet", "create_model", "register_model", "MODEL_FAMILIES"]
 
 # family name -> factory(depth, in_channels, num_classes)
 MODEL_FAMILIES: dict[str, Callable[..., nn.Module]] = {}

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from explorer.errors import ConfigError
+from explorer.skip import check_skip
 
 
 class BasicBlock(nn.Module):
@@ -132,32 +133,3 @@ class GatedResNet(nn.Module):
             else:
                 x = torch.cond(skip[gate] != 0, block, _skip_branch, (x,))
         return self.head(x)
-
-
-def check_skip(skip, num_gates: int) -> list[int]:
-    """Validate a skip vector (sequence, tensor or bit string like '110111') → list of 0/1."""
-    if isinstance(skip, str):
-        if any(c not in "01" for c in skip):
-            raise ConfigError(f"skip string {skip!r} must contain only '0' and '1'")
-        bits = [int(c) for c in skip]
-    elif isinstance(skip, torch.Tensor):
-        if skip.dim() != 1:
-            raise ConfigError(f"skip vector must be 1-D, got shape {tuple(skip.shape)}")
-        bits = [int(v) for v in skip.tolist()]
-        if skip.is_floating_point() and any(float(v) != int(v) for v in skip.tolist()):
-            raise ConfigError(f"skip vector must hold 0/1 values, got {skip.tolist()}")
-    else:
-        try:
-            bits = [int(v) for v in skip]
-            if any(float(v) != int(v) for v in skip):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError(f"skip vector must be a sequence of 0/1 values, got {skip!r}") from None
-    if len(bits) != num_gates:
-        raise ConfigError(
-            f"skip vector has {len(bits)} entries but the model has {num_gates} skippable blocks "
-            f"(one bit per block in block order, 1 = execute, 0 = skip)"
-        )
-    if any(b not in (0, 1) for b in bits):
-        raise ConfigError(f"skip vector must hold only 0 and 1 (1 = execute, 0 = skip), got {bits}")
-    return bits

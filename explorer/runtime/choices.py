@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.config import SkipConfig
 from explorer.deploy.bundle import Bundle, BundleError
+from explorer.skip import SkipConfig
 
 
 @dataclass(frozen=True)

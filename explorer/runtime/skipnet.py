@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from explorer.checkpoint import load_checkpoint, sha256_of
-from explorer.config import SkipConfig
 from explorer.deploy.bundle import BundleError
 from explorer.deploy.iree import IreeModule, compile_checkpoint
 from explorer.runtime.choices import Choice
@@ -22,6 +21,7 @@ from explorer.runtime.live import WallClock, test_split_images
 from explorer.runtime.policies import create_policy
 from explorer.runtime.run import execute_run
 from explorer.runtime.simulator import SampleExecutor
+from explorer.skip import SkipConfig
 
 PROFILE = "profile.json"
 

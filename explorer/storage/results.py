@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
-from explorer.config import Evaluation, SkipConfig
 from explorer.errors import ConfigError
 from explorer.pareto import front_indices, hypervolume
+from explorer.skip import Evaluation, SkipConfig
 from explorer.storage.models import CheckpointRecord, EvaluationRecord, Study, Trial
 from explorer.storage.session import Database, StorageError, StudySettingsError
 

@@ -436,3 +436,10 @@ def test_real_browser(db, tmp_path):
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def test_the_dashboards_rankers_are_the_registrys():
+    from explorer.dashboard.queries import RANKERS
+    from explorer.search import STRATEGIES, strategies_in_all
+
+    assert list(RANKERS) == [n for n in strategies_in_all() if STRATEGIES[n].kind == "ranker"]

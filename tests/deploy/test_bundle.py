@@ -10,7 +10,6 @@ import zlib
 import numpy as np
 import pytest
 
-from explorer.config import SkipConfig
 from explorer.deploy.bundle import (
     HEADER,
     BundleError,
@@ -20,6 +19,7 @@ from explorer.deploy.bundle import (
     read_bundle,
     sha256_file,
 )
+from explorer.skip import SkipConfig
 
 
 def rows(g=6):

@@ -16,11 +16,11 @@ import torch
 import torch.nn as nn
 
 from explorer.checkpoint import load_checkpoint, save_checkpoint
-from explorer.config import SkipConfig
 from explorer.deploy.bundle import read_bundle
 from explorer.deploy.iree import IreeModule, compile_checkpoint
 from explorer.deploy.mlir import resnet_to_mlir
 from explorer.models import create_model
+from explorer.skip import SkipConfig
 
 ENV = {**os.environ, "COLUMNS": "200"}
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from explorer.checkpoint import load_checkpoint
-from explorer.config import SkipConfig
 from explorer.data import iterate_batches
 from explorer.errors import DataError
 from explorer.evaluate import predict
 from explorer.evaluators import Subject, create_evaluator
 from explorer.evaluators.accuracy import block_executions, shared_prefix_logits
+from explorer.skip import SkipConfig
 
 ALL = [SkipConfig.from_int(i, 6) for i in range(64)]
 

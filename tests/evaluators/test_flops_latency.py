@@ -8,13 +8,13 @@ import torch
 import torch.nn as nn
 
 from explorer.checkpoint import load_checkpoint
-from explorer.config import SkipConfig
 from explorer.errors import ConfigError
 from explorer.evaluators import Subject, create_evaluator
 from explorer.evaluators.flops import block_macs
 from explorer.evaluators.latency_model import calibration_configs, fit_additive, fit_report
 from explorer.evaluators.latency_torch import interleaved_timings
 from explorer.models import create_model
+from explorer.skip import SkipConfig
 
 
 def hook_macs(model: nn.Module, x: torch.Tensor, skip) -> int:

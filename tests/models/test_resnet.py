@@ -10,7 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from explorer.errors import ConfigError
-from explorer.models import GatedResNet, check_skip, create_model
+from explorer.models import GatedResNet, create_model
+from explorer.skip import check_skip
 
 
 class PlainBlock(nn.Module):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.config import SkipConfig
 from explorer.errors import WorkloadError
 from explorer.runtime.choices import Choice
 from explorer.runtime.energy import PROFILES, Rapl, estimate_energy_j, get_profile, inferences_per_watt
@@ -13,6 +12,7 @@ from explorer.runtime.policies import create_policy
 from explorer.runtime.run import execute_run, summarize
 from explorer.runtime.simulator import SimExecutor
 from explorer.runtime.workloads import make_workload
+from explorer.skip import SkipConfig
 
 
 def test_energy_estimate_is_busy_power_times_busy_time_plus_idle_power_times_idle_time():
@@ -80,11 +80,11 @@ def test_simulated_latency_spread_matches_the_measured_median_and_p95():
 
 
 def test_effective_accuracy_counts_drops_as_misses_and_deadlines_are_the_next_arrival():
-    from explorer.config import SkipConfig
     from explorer.runtime.choices import Choice
     from explorer.runtime.controller import Request
     from explorer.runtime.energy import get_profile
     from explorer.runtime.run import summarize
+    from explorer.skip import SkipConfig
 
     cs = [Choice(SkipConfig.all_on(2), 0.9, 4.0)]
     trace = [

@@ -7,12 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from explorer.config import SkipConfig
 from explorer.errors import WorkloadError
 from explorer.runtime.choices import Choice, full_choice, usable
 from explorer.runtime.controller import run_requests
 from explorer.runtime.policies import POLICIES, create_policy
 from explorer.runtime.simulator import SimExecutor
+from explorer.skip import SkipConfig
 
 
 def choices(latencies=(10.0, 6.0, 3.0), accuracies=(0.92, 0.90, 0.85)):

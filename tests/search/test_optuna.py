@@ -7,9 +7,9 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from explorer.config import Evaluation, SkipSpace
 from explorer.search import create_strategy
 from explorer.search._optuna import optuna_storage
+from explorer.skip import Evaluation, SkipSpace
 
 
 def _fake_results(configs):

@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from explorer.checkpoint import load_checkpoint
-from explorer.config import Evaluation, SkipConfig, SkipSpace
 from explorer.engine import Engine, make_probe
 from explorer.errors import ConfigError
 from explorer.evaluators import Subject, create_evaluator
 from explorer.search import STRATEGIES, create_strategy, strategy_names
 from explorer.search._base import gated_forward
+from explorer.skip import Evaluation, SkipConfig, SkipSpace
 from explorer.storage import Database
 
 

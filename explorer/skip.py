@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from explorer.errors import ConfigError
-from explorer.models import check_skip
 
 
 @dataclass(frozen=True, order=True)
@@ -98,3 +97,32 @@ class Evaluation:
 
     def __getitem__(self, metric: str) -> float:
         return self.metrics[metric]
+
+
+def check_skip(skip, num_gates: int) -> list[int]:
+    """Validate a skip vector (sequence, tensor or bit string like '110111') → list of 0/1."""
+    if isinstance(skip, str):
+        if any(c not in "01" for c in skip):
+            raise ConfigError(f"skip string {skip!r} must contain only '0' and '1'")
+        bits = [int(c) for c in skip]
+    elif hasattr(skip, "dim") and hasattr(skip, "tolist"):  # a torch tensor (not imported: this module stays light)
+        if skip.dim() != 1:
+            raise ConfigError(f"skip vector must be 1-D, got shape {tuple(skip.shape)}")
+        bits = [int(v) for v in skip.tolist()]
+        if skip.is_floating_point() and any(float(v) != int(v) for v in skip.tolist()):
+            raise ConfigError(f"skip vector must hold 0/1 values, got {skip.tolist()}")
+    else:
+        try:
+            bits = [int(v) for v in skip]
+            if any(float(v) != int(v) for v in skip):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(f"skip vector must be a sequence of 0/1 values, got {skip!r}") from None
+    if len(bits) != num_gates:
+        raise ConfigError(
+            f"skip vector has {len(bits)} entries but the model has {num_gates} skippable blocks "
+            f"(one bit per block in block order, 1 = execute, 0 = skip)"
+        )
+    if any(b not in (0, 1) for b in bits):
+        raise ConfigError(f"skip vector must hold only 0 and 1 (1 = execute, 0 = skip), got {bits}")
+    return bits
