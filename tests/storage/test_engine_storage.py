@@ -33,7 +33,7 @@ class Counting:
 
     def __init__(self, inner):
         self.inner, self.calls = inner, 0
-        self.name, self.metrics = inner.name, inner.metrics
+        self.name, self.metrics, self.artifact = inner.name, inner.metrics, inner.artifact
 
     @property
     def context(self):
