@@ -17,7 +17,7 @@ from explorer.checkpoint import load_checkpoint
 from explorer.engine import Engine, ProgressFn
 from explorer.errors import ConfigError
 from explorer.evaluators import Subject, create_evaluator
-from explorer.search import STRATEGIES, StrategyContext, create_strategy, strategies_in_all, strategy_names
+from explorer.search import StrategyContext, check_strategy, create_strategy, strategies_in_all
 from explorer.search.exhaustive import MAX_GATES
 from explorer.skip import SkipSpace
 from explorer.storage import Database
@@ -49,8 +49,7 @@ class SearchOptions:
         if self.objective not in COST_METRICS:
             raise ConfigError(f"--objective must be 'latency' or 'macs', got {self.objective!r}")
         for name in self.strategies:
-            if name not in STRATEGIES:
-                raise ConfigError(f"unknown strategy {name!r}: choose one of {', '.join(strategy_names())} or 'all'")
+            check_strategy(name)
         if self.chunk_size < 1:
             raise ConfigError(f"--chunk-size must be at least 1, got {self.chunk_size}")
 
@@ -74,8 +73,7 @@ def resolve_strategies(strategy: str) -> list[str]:
     """`--strategy` as a list of registered names ('all': the registry's comparison set)."""
     names = strategies_in_all() if strategy == "all" else [strategy]
     for name in names:
-        if name not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {name!r}: choose one of {', '.join(strategy_names())} or 'all'")
+        check_strategy(name)
     return names
 
 

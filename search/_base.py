@@ -129,9 +129,14 @@ def register_strategy(cls: type[BaseStrategy]) -> type[BaseStrategy]:
     return cls
 
 
-def create_strategy(name: str, **kwargs) -> BaseStrategy:
+def check_strategy(name: str) -> None:
+    """A registered strategy's name, or one clear error that lists them."""
     if name not in STRATEGIES:
         raise ConfigError(f"unknown strategy {name!r}: choose one of {', '.join(strategy_names())} (or 'all')")
+
+
+def create_strategy(name: str, **kwargs) -> BaseStrategy:
+    check_strategy(name)
     return STRATEGIES[name](**kwargs)
 
 
