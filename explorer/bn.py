@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from explorer.data import DataSplits, iterate_batches
+from explorer.models.walk import walk_configs
 from explorer.skip import SkipConfig
 
 
@@ -205,8 +206,6 @@ def reestimate_table(
     model: nn.Module, images: torch.Tensor, configs: list[SkipConfig], *, mean, std, batch_size: int = 250
 ) -> StatsTable:
     """Record batch statistics of every BatchNorm per gate prefix over the calibration images."""
-    from explorer.evaluators.accuracy import walk_configs
-
     model = copy.deepcopy(model).eval()
     device = next(model.parameters()).device
     dummy = torch.zeros(len(images), dtype=torch.long)

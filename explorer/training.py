@@ -482,6 +482,7 @@ def train(
                     "val_acc": val_acc,
                     "time_s": stats["time_s"],
                     "img_per_s": stats["seen"] / max(stats["time_s"], 1e-9),
+                    "device": str(dev),  # a resumed run may continue elsewhere (GPU, then CPU)
                 }
                 history.append(record)
                 console.print(
@@ -530,7 +531,7 @@ def train(
             **asdict(cfg),
             "method": "stochastic-depth" if cfg.sd_pl < 1 else "standard",
             "survival": [round(p, 6) for p in survival],
-            "device": str(dev),
+            "device": ", ".join(dict.fromkeys(h.get("device", str(dev)) for h in history)),
             "scaling": SCALING[cfg.rule],
             "wall_time_s": round(elapsed, 1),
             "throughput_img_s": round(seen / max(elapsed, 1e-9), 1),

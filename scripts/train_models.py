@@ -43,6 +43,7 @@ RUNS: dict[str, dict] = {
     "r56-distill": {"arch": "resnet56", "epochs": 15, **RECIPES["distill"]},
     "r56-std": {"arch": "resnet56", "epochs": 15, **STANDARD},
     "r110-sandwich": {"arch": "resnet110", "epochs": 15, **RECIPES["sandwich"]},
+    "r110-distill": {"arch": "resnet110", "epochs": 15, **RECIPES["distill"]},
     "r110-std": {"arch": "resnet110", "epochs": 15, **STANDARD},
 }
 
