@@ -71,6 +71,14 @@ SCALING = {  # what the checkpoint records about residual scaling, per rule
 }
 # Values of fields added after 0.1 that runs saved before them were trained with (for --resume).
 LEGACY_FIELDS = {"sd_scope": "all", "rule": "sd"}
+# Named recipes: the settings `explorer train --recipe` fills in where the command line names none.
+# "skip" won the recipe study (docs/benchmarks.md, "Training recipe study"): it keeps the most
+# accuracy with blocks skipped; "paper" is Huang et al.'s Stochastic Depth as the paper trained it.
+RECIPES = {
+    "skip": {"schedule": "onecycle", "sd_scope": "gated", "rule": "sandwich"},
+    "paper": {"schedule": "step", "sd_scope": "all", "rule": "sd"},
+}
+DEFAULT_RECIPE = "skip"
 
 
 @dataclass
@@ -84,7 +92,7 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    schedule: str = "step"
+    schedule: str = RECIPES[DEFAULT_RECIPE]["schedule"]
     sd_pl: float = 0.5
     sd_mode: str = "batch"
     seed: int = 0
@@ -95,8 +103,16 @@ class TrainConfig:
     crop_padding: int | None = None  # None: 1/8 of the smaller image side
     flip: bool = True
     channels_last: bool = True
-    sd_scope: str = "all"
-    rule: str = "sd"
+    sd_scope: str = RECIPES[DEFAULT_RECIPE]["sd_scope"]
+    rule: str = RECIPES[DEFAULT_RECIPE]["rule"]
+
+    @classmethod
+    def from_recipe(cls, recipe: str = DEFAULT_RECIPE, **settings) -> TrainConfig:
+        """The recipe's settings, overridden by those given (None means 'not given')."""
+        if recipe not in RECIPES:
+            raise TrainingError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+        given = {k: v for k, v in settings.items() if v is not None}
+        return cls(**{**RECIPES[recipe], **given})
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -397,8 +413,10 @@ def train(
         saved_cfg = {**LEGACY_FIELDS, **saved_cfg}
         diff = [f.name for f in fields(cfg) if saved_cfg.get(f.name) != getattr(cfg, f.name)]
         if diff:
+            same = [n for n, r in RECIPES.items() if all(saved_cfg.get(k) == v for k, v in r.items())]
+            hint = f" (its recipe is --recipe {same[0]})" if same and set(diff) <= set(RECIPES[same[0]]) else ""
             raise TrainingError(
-                f"cannot resume {out}: it was started with different settings ({', '.join(diff)}); "
+                f"cannot resume {out}: it was started with different settings ({', '.join(diff)}){hint}; "
                 "use the same options, or --force to start over"
             )
         start_epoch, start_batch = state["epoch"], state["batch"]

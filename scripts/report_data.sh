@@ -34,7 +34,7 @@ table1() {  # MODEL: both bundles at every period, simulated and live (live: not
 }
 table1 r20
 # p_L = 0.8 (question (b)): its own resnet20, every configuration
-[ -f models/resnet20-pl08-fmnist/metadata.json ] || explorer train --arch resnet20 --sd-pl 0.8 --epochs 30 --crop-padding 4 --threads 1 --out models/resnet20-pl08-fmnist
+[ -f models/resnet20-pl08-fmnist/metadata.json ] || explorer train --recipe paper --arch resnet20 --sd-pl 0.8 --epochs 30 --crop-padding 4 --threads 1 --out models/resnet20-pl08-fmnist
 explorer search --checkpoint models/resnet20-pl08-fmnist --strategy stratified --budget 140 --objective macs --db "$DB" --study fig1-r20-pl08 $T
 # Fig. 1 for resnet56: 500 random configurations per skip count and model (10,102 each: every one where a count has fewer), round-robin
 # over the counts, so a run cut short leaves every count equally far along; re-running continues it

@@ -32,7 +32,7 @@ RECIPES = {
     "distill": {"schedule": "onecycle", "crop_padding": 2, "sd_scope": "gated", "rule": "distill"},
     "sandwich": {"schedule": "onecycle", "crop_padding": 2, "sd_scope": "gated", "rule": "sandwich"},
 }
-STANDARD = {"schedule": "onecycle", "crop_padding": 2, "sd_pl": 1.0}  # the new recipe's schedule, no drops
+STANDARD = {"schedule": "onecycle", "crop_padding": 2, "sd_pl": 1.0, "sd_scope": "all", "rule": "sd"}  # no drops
 
 RUNS: dict[str, dict] = {
     # the recipe study: resnet20, 30 epochs each (the reference checkpoint's length), seed 0. On one

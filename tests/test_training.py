@@ -17,6 +17,7 @@ from explorer.checkpoint import load_checkpoint
 from explorer.errors import TrainingError
 from explorer.models import create_model
 from explorer.training import (
+    DEFAULT_RECIPE,
     STATE_JSON,
     TrainConfig,
     learning_rate,
@@ -90,7 +91,7 @@ def test_per_sample_drops_differ_across_the_batch():
 
 
 def test_step_schedule_scales_with_epochs():
-    cfg = TrainConfig(epochs=20, lr=0.1)
+    cfg = TrainConfig(epochs=20, lr=0.1, schedule="step")
     lrs = [learning_rate(cfg, e) for e in range(20)]
     assert lrs[:10] == [0.1] * 10
     assert lrs[10:17] == [pytest.approx(0.01)] * 7
@@ -119,7 +120,7 @@ TINY = ["--arch", "resnet14", "--epochs", "2", "--limit-train", "1536", "--batch
 
 
 def _tiny_cfg():
-    return TrainConfig(arch="resnet14", epochs=2, limit_train=1536, batch_size=64)
+    return TrainConfig.from_recipe("paper", arch="resnet14", epochs=2, limit_train=1536, batch_size=64)
 
 
 @pytest.mark.slow
@@ -134,6 +135,7 @@ def test_training_writes_a_complete_checkpoint(tmp_path, fmnist, fmnist_small):
     assert meta["dataset"]["name"] == "fashion-mnist" and meta["dataset"]["mean"] == list(fmnist.mean)
     assert meta["training"]["sd_pl"] == 0.5 and meta["training"]["epochs"] == 2 and meta["training"]["seed"] == 0
     assert len(meta["training"]["history"]) == 2
+    assert [h["device"] for h in meta["training"]["history"]] == ["cpu", "cpu"] and meta["training"]["device"] == "cpu"
     assert 0.0 <= meta["accuracy"]["val"] <= 1.0 and 0.0 <= meta["accuracy"]["test"] <= 1.0
     assert meta["dataset"]["test_size"] == 500 and meta["dataset"]["train_size"] == 1536
     assert meta["accuracy"]["val"] > 0.3  # 2 short epochs already learn something real
@@ -153,8 +155,10 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(tmp_path, fmnist
     # torch.export before training does not reproduce a fresh process's weights bit for bit);
     # 768 real Fashion-MNIST images (12 batches an epoch) and small validation and test splits: the
     # runs cost training steps, not the scoring of 15,000 images that the full data set would add
+    # the paper's recipe, one forward pass a step: the default's extra sub-network passes draw from
+    # the same per-epoch generator, so they add time here and no new path to resume
     small = ["--arch", "resnet14", "--epochs", "2", "--limit-train", "768", "--batch-size", "64", "--threads", "1",
-             "--dataset", "npz", "--data-dir", str(fmnist_npz)]  # fmt: skip
+             "--dataset", "npz", "--data-dir", str(fmnist_npz), "--recipe", "paper"]  # fmt: skip
 
     def cmd(out, *extra):
         return [sys.executable, "-m", "explorer.cli", "train", *small, "--out", str(out), *extra]
@@ -204,6 +208,18 @@ def test_ctrl_c_saves_state_and_prints_how_to_resume(tmp_path):
     assert state["epoch"] == 1 and state["batch"] > 0
     with pytest.raises(TrainingError, match="different settings.*epochs"):
         train(TrainConfig(arch="resnet14", epochs=3, limit_train=1536, batch_size=64), out, resume=True)
+    # resumed under the other recipe: the error names the recipe the run was started with
+    paper = TrainConfig.from_recipe("paper", arch="resnet14", epochs=2, limit_train=1536, batch_size=64)
+    with pytest.raises(TrainingError, match=f"schedule, .*its recipe is --recipe {DEFAULT_RECIPE}"):
+        train(paper, out, resume=True)
+
+
+def test_recipes_fill_what_is_not_given_and_unknown_ones_are_refused():
+    assert TrainConfig() == TrainConfig.from_recipe(DEFAULT_RECIPE)
+    paper = TrainConfig.from_recipe("paper", rule=None, schedule="cosine")
+    assert (paper.schedule, paper.sd_scope, paper.rule) == ("cosine", "all", "sd")
+    with pytest.raises(TrainingError, match="--recipe must be one of skip, paper"):
+        TrainConfig.from_recipe("fast")
 
 
 def test_gated_scope_always_runs_the_first_block_of_each_stage():

@@ -8,7 +8,7 @@ import typer
 
 from explorer.cli import app
 from explorer.cli.common import DataDirOption, ThreadsOption, set_threads
-from explorer.training import TrainConfig, train
+from explorer.training import DEFAULT_RECIPE, RECIPES, TrainConfig, train
 
 
 @app.command("train")
@@ -26,21 +26,32 @@ def train_cmd(
     lr: float = typer.Option(
         0.1, "--lr", help="Initial learning rate (SGD, momentum 0.9, weight decay 1e-4; SkipNet: default 0.01)."
     ),
-    schedule: str = typer.Option(
-        "step",
+    recipe: str = typer.Option(
+        DEFAULT_RECIPE,
+        "--recipe",
+        help=f"Settings of --schedule, --sd-scope and --rule where they are not given. {DEFAULT_RECIPE}: "
+        + ", ".join(f"{k} {v}" for k, v in RECIPES[DEFAULT_RECIPE].items())
+        + " (the recipe study's winner, docs/benchmarks.md); paper: "
+        + ", ".join(f"{k} {v}" for k, v in RECIPES["paper"].items())
+        + " (Stochastic Depth as the paper trained it).",
+    ),
+    schedule: str | None = typer.Option(
+        None,
         "--schedule",
         help="step: lr, lr/10 from 50%, lr/1000 from 85% of the epochs; cosine: per iteration; "
-        "onecycle: linear warm-up from lr/25 over 15% of the iterations, then cosine to 0.",
+        "onecycle: linear warm-up from lr/25 over 15% of the iterations, then cosine to 0 (default: the recipe's).",
     ),
-    sd_scope: str = typer.Option(
-        "all", "--sd-scope", help="Blocks Stochastic Depth drops: all, or gated (only those a skip vector can skip)."
+    sd_scope: str | None = typer.Option(
+        None,
+        "--sd-scope",
+        help="Blocks Stochastic Depth drops: all, or gated (only those a skip vector can skip; default: the recipe's).",
     ),
-    rule: str = typer.Option(
-        "sd",
+    rule: str | None = typer.Option(
+        None,
         "--rule",
         help="Training step. sd: one Stochastic-Depth sample per batch (the paper); distill: the full network "
         "learns from the labels and one sampled sub-network from its soft output; sandwich: distill plus the "
-        "network with every gated block skipped.",
+        "network with every gated block skipped (default: the recipe's).",
     ),
     device: str = typer.Option("cpu", "--device", help="Where the steps run: cpu, cuda, cuda:N or auto."),
     sd_pl: float = typer.Option(
@@ -103,7 +114,8 @@ def train_cmd(
         from explorer.errors import TrainingError
 
         raise TrainingError(f"--method must be 'sd' or 'skipnet', not {method!r}")
-    cfg = TrainConfig(
+    cfg = TrainConfig.from_recipe(
+        recipe,
         arch=arch, dataset=dataset, epochs=epochs or 30, batch_size=batch_size, lr=lr, schedule=schedule,
         sd_pl=sd_pl, sd_mode=sd_mode, seed=seed, val_size=val_size, split_seed=split_seed,
         limit_train=limit_train, augment=augment, crop_padding=crop_padding, flip=augment and flip,

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from explorer.training import RECIPES
+
 ENV = {**os.environ, "COLUMNS": "200"}
 
 
@@ -27,6 +29,16 @@ def test_small_images_get_a_scaled_crop_a_tenth_for_validation_and_a_flip_warnin
     assert training["crop_padding"] == 1  # 1/8 of 8 pixels, not the CIFAR recipe's 4
     assert training["val_size"] == 24  # 10% of the 240 training images
     assert "horizontal flips are on for your own data set" in out and "--no-flip" in out
+    recipe = {k: training[k] for k in ("schedule", "sd_scope", "rule")}
+    assert recipe == RECIPES["skip"]  # the recipe study's winner is the default
+
+
+def test_recipe_paper_trains_as_the_paper_and_explicit_options_win(tmp_path, make_npz):
+    npz = make_npz(tmp_path / "digits.npz", n=64)
+    train("--dataset", "npz", "--data-dir", str(npz), "--no-flip", "--recipe", "paper", "--schedule", "cosine",
+          "--out", str(tmp_path / "c"))  # fmt: skip
+    training = json.loads((tmp_path / "c" / "metadata.json").read_text())["training"]
+    assert (training["schedule"], training["sd_scope"], training["rule"]) == ("cosine", "all", "sd")
 
 
 def test_no_flip_keeps_the_crop_and_a_large_padding_is_warned_about(tmp_path, make_npz):
