@@ -178,9 +178,9 @@ def fig6(db: Database, entry: dict, img: Path) -> list[str]:
     return lines + ["", *_provenance([view], entry), ""]
 
 
-# issue 6's goal for the adaptive runtime: at least this many times Original's processed inferences
-# while losing at most this many points of accuracy
-GOAL_X, GOAL_PP = 1.5, 3.0
+# the goal for the adaptive runtime (issue 6 asked 1.5×, issue 19 raised it to 2×): at least this
+# many times Original's processed inferences while losing at most this many points of accuracy
+GOAL_X, GOAL_PP = 2.0, 3.0
 
 
 def _table1_rows(path: Path) -> dict[str, list[dict]]:

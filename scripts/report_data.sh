@@ -24,8 +24,9 @@ mkdir -p docs/data
 # Table I: the plain front and the front with BatchNorm re-estimated per configuration, side by side
 explorer search --checkpoint models/resnet20-sd-fmnist --strategy exhaustive --bn-recal 2000 --db "$DB" --study fig6-r20-bn --threads 1
 [ -f report-r20-bn-bundle/pareto.bin ] || explorer export --db "$DB" --study fig6-r20-bn --out report-r20-bn-bundle
-table1() {  # MODEL: both bundles at every period, simulated and live (live: nothing else should run)
-  local b="--bundle report-$1-bundle --skipnet report-skipnet${1#r} --bundle report-$1-bn-bundle --skipnet report-skipnet${1#r}"
+table1() {  # MODEL [SKIPNET]: both bundles at every period, simulated and live (live: nothing else should run)
+  local sk="${2:-report-skipnet${1#r}}"
+  local b="--bundle report-$1-bundle --skipnet $sk --bundle report-$1-bn-bundle --skipnet $sk"
   for p in 0.5x 0.8x 1.0x; do
     suffix=$([ "$p" = 0.5x ] || echo "-$p")
     explorer table1 $b --period "$p" --out "docs/data/table1-$1$suffix.json"
@@ -33,6 +34,12 @@ table1() {  # MODEL: both bundles at every period, simulated and live (live: not
   done
 }
 table1 r20
+# the recipe study's winner (docs/benchmarks.md): the same Fig. 6 and Table I studies
+explorer search --checkpoint models/resnet20-sandwich-fmnist --strategy exhaustive --db "$DB" --study fig6-r20s --threads 1
+explorer search --checkpoint models/resnet20-sandwich-fmnist --strategy exhaustive --bn-recal 2000 --db "$DB" --study fig6-r20s-bn --threads 1
+[ -f report-r20s-bundle/pareto.bin ] || explorer export --db "$DB" --study fig6-r20s --out report-r20s-bundle
+[ -f report-r20s-bn-bundle/pareto.bin ] || explorer export --db "$DB" --study fig6-r20s-bn --out report-r20s-bn-bundle
+table1 r20s report-skipnet20
 # p_L = 0.8 (question (b)): its own resnet20, every configuration
 [ -f models/resnet20-pl08-fmnist/metadata.json ] || explorer train --recipe paper --arch resnet20 --sd-pl 0.8 --epochs 30 --crop-padding 4 --threads 1 --out models/resnet20-pl08-fmnist
 explorer search --checkpoint models/resnet20-pl08-fmnist --strategy stratified --budget 140 --objective macs --db "$DB" --study fig1-r20-pl08 $T

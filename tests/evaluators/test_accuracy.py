@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from explorer.checkpoint import load_checkpoint
-from explorer.data import iterate_batches
 from explorer.errors import DataError
 from explorer.evaluate import predict
 from explorer.evaluators import Subject, create_evaluator
