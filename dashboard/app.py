@@ -226,7 +226,7 @@ def page_tradeoffs(ctx: Ctx) -> None:
     shown = sel.drop_duplicates("config").assign(**{"found by": lambda d: d["config"].map(found)})
     front = front_of(shown, cost_label) if not shown.empty else shown
     source = view.settings["evaluators"]
-    by = next((name for name, cls in _evaluator_metrics().items() if cost in cls and name in source), None)
+    by = view.measured_by.get(cost)  # read from the stored rows: the evaluator registry would import torch
     st.caption(
         f"{shown['config'].nunique()} configurations shown of {raw['config'].nunique()} ({len(sel)} of {len(raw)} "
         f"evaluations: a configuration asked by several strategies counts once per strategy); {len(front)} on the "
@@ -283,12 +283,6 @@ def page_tradeoffs(ctx: Ctx) -> None:
     downloads(out, f"{study}-{'selected' if picked else 'front'}", "front_dl")
     if not picked:
         st.caption("Click or lasso points to list them; Trial shows one configuration in full.")
-
-
-def _evaluator_metrics() -> dict[str, tuple[str, ...]]:
-    from explorer.evaluators import EVALUATORS
-
-    return {name: cls.metrics for name, cls in EVALUATORS.items()}
 
 
 def page_evaluations(ctx: Ctx) -> None:

@@ -102,6 +102,8 @@ def test_each_ask_is_evaluated_and_told_back_in_the_order_asked(db):
     seqs = [(r["config"], r["seq"]) for r in view.rows if r["strategy"] == "scripted"]
     assert seqs == [("0111", 0), ("1011", 1), ("0011", 2)]
     assert [r["config"] for r in view.rows if r["strategy"] == REFERENCE] == ["1111"]
+    # which evaluator stored each metric, read from the rows (the dashboard names it without the registry)
+    assert view.measured_by == {"accuracy": "accuracy", "macs": "flops"}
 
 
 def test_a_second_run_and_another_study_with_the_same_settings_measure_nothing_again(db):

@@ -165,6 +165,7 @@ class StudyView:
     checkpoint: CheckpointRecord
     rows: list[dict]  # one per (strategy, configuration): config, strategy, seq, metrics, wall_time_s
     bn_stats: dict[str, bytes] = field(default_factory=dict)  # config → re-estimated BatchNorm statistics
+    measured_by: dict[str, str] = field(default_factory=dict)  # metric → the evaluator that stored it
 
     @property
     def cost_metric(self) -> str:
@@ -247,6 +248,7 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
         )  # fmt: skip
         merged: dict[tuple[str, str], dict] = {}
         blobs: dict[str, bytes] = {}
+        measured_by: dict[str, str] = {}
         for strategy, config, seq, evaluator, context, metrics, wall, blob in s.execute(q):
             if contexts.get(evaluator) != context:
                 continue  # measured under other settings (another study's split, another machine)
@@ -255,6 +257,8 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
                 {"strategy": strategy, "config": config, "seq": seq, "metrics": {}, "wall_time_s": 0.0, "by": set()},
             )
             row["metrics"].update(metrics)
+            for metric in metrics:
+                measured_by.setdefault(metric, evaluator)
             row["wall_time_s"] += wall
             row["by"].add(evaluator)
             if blob is not None and evaluator == "accuracy" and not plain_bn:
@@ -273,4 +277,4 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
             raise StorageError(
                 f"study {name!r} has no latencies imported for device {device!r}: run explorer import-latency"
             )
-        return StudyView(study.name, settings, checkpoint, rows, blobs)
+        return StudyView(study.name, settings, checkpoint, rows, blobs, measured_by)
