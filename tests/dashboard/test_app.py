@@ -160,7 +160,7 @@ def test_filters_belong_to_study_and_cost_axis(db):
     at = app(db, query={"page": "Trade-offs", "study": "s"})
     assert at.sidebar.selectbox(key="cost|s|None").value == "latency_ms"
     total = caption(at, "64 configurations shown of 64")
-    assert total
+    assert "latency (ms): latency-torch (" in total  # the evaluator that measured the cost, from the stored rows
     at.sidebar.number_input(key="max_cost|s|None|latency_ms").set_value(0.0).run()
     assert caption(at, "0 configurations shown of 64")
     assert "No evaluation passes the filters" in at.warning[0].value and "maximum latency (ms)" in at.warning[0].value
