@@ -9,7 +9,8 @@ by 1/p_l; at inference nothing is scaled. The full-depth model is therefore the 
 and skipping a block at inference just leaves out its residual, exactly as a drop did in training.
 (Huang et al. instead scale by p_l at test time; the two are equivalent in expectation.)
 
-Recipe options beyond the paper's (scripts/train_models.py defines the study that compares them):
+Recipe options beyond the paper's (scripts/train_models.py defines the study that compares them;
+`RECIPES` names the default, the study's winner, and the paper's):
 - `sd_scope="gated"` drops only the blocks a skip vector can switch off (the first block of
   each stage always runs at inference, so dropping it in training teaches nothing we use);
 - `rule="distill"`: in-place self-distillation (slimmable networks, Yu et al. 2019; Adaptive
