@@ -12,8 +12,8 @@ them). Each run is a child process with its own log (`OUT/NAME.log`); `--deadlin
 run still going SIGTERM after S seconds, which saves its training state: the same command with
 the same --out resumes each run where it stopped and skips the finished ones.
 
-On one GPU, start CUDA MPS first (`nvidia-cuda-mps-control -d`, as root): the runs then share the
-GPU instead of taking turns. On 2026-11-30 all 12 runs side by side on one H200 finished the resnet20
+On one GPU, start CUDA MPS first (`nvidia-cuda-mps-control -d`, as root), which lets the kernels of
+several processes run at once (without it the GPU time-slices between them; not compared). On 2026-11-30 all 12 runs side by side on one H200 finished the resnet20
 study in 5–9 minutes each (docs/benchmarks.md).
 """
 
