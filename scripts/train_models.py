@@ -13,8 +13,9 @@ run still going SIGTERM after S seconds, which saves its training state: the sam
 the same --out resumes each run where it stopped and skips the finished ones.
 
 On one GPU, start CUDA MPS first (`nvidia-cuda-mps-control -d`, as root), which lets the kernels of
-several processes run at once (without it the GPU time-slices between them; not compared). On 2026-11-30 all 12 runs side by side on one H200 finished the resnet20
-study in 5–9 minutes each (docs/benchmarks.md).
+several processes run at once (without it the GPU time-slices between them; not compared). On
+2026-11-30 all 12 runs side by side on one H200 trained the resnet20 study's runs in 5–9 minutes
+each (docs/benchmarks.md).
 """
 
 from __future__ import annotations
