@@ -10,6 +10,7 @@ import pickle
 import shutil
 import struct
 import tarfile
+import urllib.request
 
 import numpy as np
 import pytest
@@ -569,7 +570,7 @@ def test_download_failure_names_the_fix(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(D.urllib.request, "urlopen", boom)
+    monkeypatch.setattr(urllib.request, "urlopen", boom)
     with pytest.raises(DataError, match="could not download.*--data-dir"):
         D.download("http://127.0.0.1:9/x.gz", tmp_path / "x.gz", "0" * 32)
     assert not (tmp_path / "x.gz.part").exists()
@@ -587,7 +588,7 @@ def test_download_checks_md5(tmp_path, monkeypatch):
         def __exit__(self, *a):
             return False
 
-    monkeypatch.setattr(D.urllib.request, "urlopen", lambda *a, **k: Resp(payload))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Resp(payload))
     with pytest.raises(DataError, match="corrupt: md5"):
         D.download("http://127.0.0.1/x", tmp_path / "x", "0" * 32)
     good = hashlib.md5(payload).hexdigest()

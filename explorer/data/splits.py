@@ -1,0 +1,255 @@
+"""The data set registry and seeded train/validation/test splits.
+
+Every data set is held in memory as uint8 images of shape N×H×W×C plus int64 labels. The
+validation split is carved from the training set with a seeded permutation: search uses
+validation, the test split is only for reporting, so a Pareto front is never selected on test data.
+
+Registry: `DATASETS` maps a name to a reader `(data_dir, download) -> RawData`; add a reader with
+`@register_dataset("name")` (the readers of `explorer.data` register themselves on import).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from explorer.data.files import sha256_file
+from explorer.errors import DataError
+
+DEFAULT_VAL_SIZE = 5000
+MAX_DEFAULT_VAL_SIZE = 5000
+
+
+class DataWarning(UserWarning):
+    """Data that loads but is likely not what the user meant (the CLI prints it as one line)."""
+
+
+def default_val_size(n_train: int) -> int:
+    """Validation images carved from a training part of `n_train`: 10%, at least 1, at most 5,000."""
+    return max(1, min(MAX_DEFAULT_VAL_SIZE, n_train // 10))
+
+
+@dataclass(frozen=True)
+class RawData:
+    """A data set as read from disk: uint8 N×H×W×C images, int64 labels, class names, and
+    where a user's own file came from (`{"path", "sha256"}`, npz only)."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor | None
+    test_y: torch.Tensor | None
+    classes: list[str]
+    source: dict | None = None
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Train / validation / test splits of one data set, with the training normalisation.
+
+    `mean` and `std` are per channel, in units of pixel/255 (fractions), computed on the
+    training part only (after the validation split was carved out). `source` names a user's own
+    file (absolute path and sha256, npz only), so later commands can find the same data again.
+    """
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    val_size: int
+    split_seed: int
+    source: dict | None = None
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train_x.shape[3])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.train_x.shape[1]), int(self.train_x.shape[2])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and labels of 'train', 'val' or 'test'."""
+        if name not in ("train", "val", "test"):
+            raise DataError(f"unknown split {name!r}: use 'train', 'val' or 'test'")
+        return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
+
+    def describe(self) -> dict:
+        """JSON-ready description stored in checkpoint metadata."""
+        return {
+            "name": self.name,
+            "image_size": list(self.image_size),
+            "channels": self.in_channels,
+            "classes": list(self.classes),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "val_size": self.val_size,
+            "split_seed": self.split_seed,
+            "train_size": int(len(self.train_y)),
+            "test_size": int(len(self.test_y)),
+            **({"source": dict(self.source)} if self.source else {}),
+        }
+
+
+DATASETS: dict[str, Callable[[Path | None, bool], RawData]] = {}
+
+
+def register_dataset(name: str):
+    """Decorator: register a reader `(data_dir, download) -> RawData` under `name`."""
+
+    def wrap(fn):
+        DATASETS[name] = fn
+        return fn
+
+    return wrap
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    val_size: int | None = DEFAULT_VAL_SIZE,
+    split_seed: int = 0,
+    limit_train: int | None = None,
+    download: bool = True,
+) -> DataSplits:
+    """Read data set `name` and carve a seeded validation split out of its training set.
+
+    `limit_train` keeps only the first N training images (after the split) for quick runs;
+    the normalisation is still computed on the whole training part so that it does not
+    depend on the limit. `val_size=None`: `default_val_size` of the training part.
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}: choose one of {', '.join(sorted(DATASETS))}")
+    raw = DATASETS[name](Path(data_dir) if data_dir else None, download)
+    x, y = raw.train_x, raw.train_y
+    test_x, test_y = raw.test_x, raw.test_y
+    gen = torch.Generator().manual_seed(split_seed)
+    if test_x is None:
+        # A user's npz without test arrays: hold out a seeded test split first (10%).
+        perm = torch.randperm(len(y), generator=gen)
+        n_test = max(1, len(y) // 10)
+        test_x, test_y = x[perm[:n_test]], y[perm[:n_test]]
+        x, y = x[perm[n_test:]], y[perm[n_test:]]
+    if val_size is None:
+        val_size = default_val_size(len(y))
+    if not 0 < val_size < len(y):
+        raise DataError(f"--val-size {val_size} must be between 1 and the {len(y)} training images of {name}")
+    perm = torch.randperm(len(y), generator=gen)
+    val_idx, train_idx = perm[:val_size], perm[val_size:]
+    train_x, train_y = x[train_idx], y[train_idx]
+    mean, std = channel_stats(train_x)
+    if limit_train is not None:
+        if limit_train < 1:
+            raise DataError(f"--limit-train must be positive, got {limit_train}")
+        train_x, train_y = train_x[:limit_train], train_y[:limit_train]
+    return DataSplits(
+        name=name,
+        train_x=train_x,
+        train_y=train_y,
+        val_x=x[val_idx],
+        val_y=y[val_idx],
+        test_x=test_x,
+        test_y=test_y,
+        classes=raw.classes,
+        mean=mean,
+        std=std,
+        val_size=val_size,
+        split_seed=split_seed,
+        source=raw.source,
+    )
+
+
+def recorded_npz(dataset: dict, where: str | Path) -> Path:
+    """The npz file a checkpoint was trained on (`dataset` is its metadata's data set), if it is
+    still at the recorded path with the recorded sha256; else one error telling what to pass."""
+    source = dataset.get("source") or {}
+    if "path" not in source or "sha256" not in source:
+        raise DataError(
+            f"checkpoint {where} was trained on an npz file whose path was not recorded (made by an older "
+            "skip-explorer): pass --data-dir pointing at that .npz file"
+        )
+    path = Path(source["path"])
+    if not path.is_file():
+        raise DataError(
+            f"checkpoint {where} was trained on {path}, which is no longer there: pass --data-dir pointing "
+            "at that .npz file where it is now"
+        )
+    got = sha256_file(path)
+    if got != source["sha256"]:
+        raise DataError(
+            f"{path} has changed since checkpoint {where} was trained on it (sha256 {got[:12]}…, recorded "
+            f"{source['sha256'][:12]}…): its validation and test splits are no longer the ones held out in "
+            "training; restore the file, or pass --data-dir pointing at the data it was trained on"
+        )
+    return path
+
+
+def check_data_fits(data: DataSplits, meta: dict, where: str | Path) -> None:
+    """One error when `data` is not what the checkpoint with metadata `meta` takes: another number
+    of channels or classes, or another image size (a size is only compared where it was recorded)."""
+    expected, found = [], []
+    if data.in_channels != meta["in_channels"]:
+        expected.append(f"{meta['in_channels']}-channel images")
+        found.append(f"{data.in_channels}-channel images")
+    recorded = meta.get("dataset", {}).get("image_size")
+    if recorded is not None and tuple(int(v) for v in recorded) != data.image_size:
+        expected.append("{}×{} images".format(*recorded))
+        found.append("{}×{} images".format(*data.image_size))
+    if data.num_classes != meta["num_classes"]:
+        expected.append(f"{meta['num_classes']} classes")
+        found.append(f"{data.num_classes} classes")
+    if expected:
+        origin = f" ({data.source['path']})" if data.source else ""
+        raise DataError(
+            f"checkpoint {where} expects {', '.join(expected)}, but data set {data.name}{origin} here has "
+            f"{', '.join(found)}: pass the --data-dir of the data set it was trained on"
+        )
+
+
+def load_checkpoint_data(meta: dict, data_dir: str | Path | None, where: str | Path) -> DataSplits:
+    """The data set a checkpoint (metadata `meta`, at `where`) was trained on, split exactly as in
+    training, and checked to fit the model (channels, classes, image size).
+
+    Without `data_dir`, an npz data set is read from the path recorded at training time if its
+    sha256 still matches. With `data_dir` pointing at another npz file than the recorded one, a
+    DataWarning says that its splits are not the ones of training.
+    """
+    ds = meta["dataset"]
+    if data_dir is None and ds["name"] == "npz":
+        data_dir = recorded_npz(ds, where)
+    data = load_dataset(
+        ds["name"], data_dir, val_size=ds.get("val_size", DEFAULT_VAL_SIZE), split_seed=ds.get("split_seed", 0)
+    )
+    check_data_fits(data, meta, where)
+    recorded = (ds.get("source") or {}).get("sha256")
+    if recorded and data.source and data.source["sha256"] != recorded:
+        warnings.warn(
+            f"{data.source['path']} is not the file checkpoint {where} was trained on (sha256 differs): "
+            "its validation split may hold training images, so accuracy on it can be too high",
+            DataWarning,
+            stacklevel=2,
+        )
+    return data
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 N×H×W×C images, as fractions of 255."""
+    c = x.shape[3]
+    flat = x.reshape(-1, c).to(torch.float64) / 255.0
+    mean = flat.mean(0)
+    std = flat.std(0).clamp_min(1e-6)
+    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
