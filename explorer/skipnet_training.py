@@ -13,7 +13,6 @@ CPU. State is saved after every epoch; `resume=True` continues from the last fin
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -21,18 +20,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from safetensors.torch import load_file
 
-from explorer.checkpoint import load_checkpoint, save_checkpoint, save_tensors_atomic, write_json_atomic
+from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.data import iterate_batches, load_dataset, num_batches
 from explorer.errors import TrainingError
 from explorer.evaluate import predict
 from explorer.models.skipnet import SkipNet
+from explorer.progress import TrainListener
+from explorer.run_folder import RunFolder
 
-STATE = "skipnet_state.safetensors"
-STATE_JSON = "skipnet_state.json"
+STATE_NAME = "skipnet_state"  # the run folder's state files: skipnet_state.safetensors and .json
 
 
 @dataclass
@@ -64,16 +61,16 @@ def skipnet_eval(model: SkipNet, x, y, mean, std, batch_size: int = 500) -> dict
 
 def train_skipnet(
     cfg: SkipNetConfig, out_dir: str | Path, *, data_dir=None, resume: bool = False, force: bool = False,
-    console: Console | None = None, data=None,
+    listener: TrainListener | None = None, data=None,
 ) -> Path:  # fmt: skip
-    console = console or Console()
-    out = Path(out_dir)
+    listener = listener or TrainListener()
+    folder = RunFolder(out_dir, STATE_NAME)
+    out = folder.path
     if cfg.sp_epochs < 0 or cfg.sp_epochs > cfg.epochs or cfg.epochs < 1:
         raise TrainingError(f"need 0 ≤ --sp-epochs ({cfg.sp_epochs}) ≤ --epochs ({cfg.epochs}), epochs ≥ 1")
-    if (out / "metadata.json").exists() and not (resume or force):
-        raise TrainingError(f"{out} already holds a checkpoint: pass --resume to keep it or --force to start over")
-    if (out / "metadata.json").exists() and resume and not (out / STATE).exists():
-        console.print(f"[green]{out} already holds the finished SkipNet; nothing to resume.")
+    start = folder.prepare(resume=resume, force=force)
+    if start == "finished":
+        listener.message(f"{out} already holds the finished SkipNet; nothing to resume.", "ok")
         return out
     base = load_checkpoint(cfg.init)
     if base.meta["arch"].startswith("skipnet"):
@@ -89,31 +86,19 @@ def train_skipnet(
         {"params": list(model.gates.parameters()), "scale": cfg.gate_lr_x},
     ]
     opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, weight_decay=1e-4)
-    start, history = 0, []
-    if force:
-        for name in (STATE, STATE_JSON):
-            (out / name).unlink(missing_ok=True)
-    if resume and (out / STATE).exists():
-        state = json.loads((out / STATE_JSON).read_text())
+    start_epoch, history = 0, []
+    if start == "resume":
+        state, _ = folder.load(model, opt)
         if state["config"] != asdict(cfg):
             raise TrainingError(f"cannot resume {out}: it was started with other settings; use them or --force")
-        tensors = load_file(str(out / STATE))
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        params = dict(model.named_parameters())
-        for k, v in tensors.items():
-            if k.startswith("momentum."):
-                opt.state[params[k[9:]]]["momentum_buffer"] = torch.empty_like(params[k[9:]]).copy_(v)
-        start, history = state["epoch"], state["history"]
-        console.print(f"Resuming {out} at epoch {start + 1}")
-    elif (out / STATE).exists() and not force:
-        raise TrainingError(f"{out} holds an unfinished SkipNet run: pass --resume to continue or --force")
-    out.mkdir(parents=True, exist_ok=True)
+        start_epoch, history = state["epoch"], state["history"]
+        listener.message(f"Resuming {out} at epoch {start_epoch + 1}")
     x, y = data.train_x, data.train_y
     if cfg.limit_train:
         x, y = x[: cfg.limit_train], y[: cfg.limit_train]
     steps = num_batches(len(y), cfg.batch_size, drop_last=True)
     t_start = time.perf_counter()
-    for epoch in range(start, cfg.epochs):
+    for epoch in range(start_epoch, cfg.epochs):
         stage = "sp" if epoch < cfg.sp_epochs else "hybrid"
         model.train()
         model.mode = "soft" if stage == "sp" else "st"
@@ -122,9 +107,7 @@ def train_skipnet(
         batches = iterate_batches(x, y, cfg.batch_size, mean=data.mean, std=data.std, order=order,
                                   augment=cfg.augment, generator=gen, channels_last=True, drop_last=True)  # fmt: skip
         t0, loss_sum, seen, exec_sum = time.perf_counter(), 0.0, 0, 0.0
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                      TimeElapsedColumn(), console=console, transient=True) as progress:  # fmt: skip
-            task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs} ({stage})", total=steps, info="")
+        with listener.task(f"epoch {epoch + 1}/{cfg.epochs} ({stage})", steps) as on_progress:
             for k, (xb, yb) in enumerate(batches):
                 lr = 0.5 * cfg.lr * (1 + math.cos(math.pi * (epoch + k / steps) / cfg.epochs))
                 for g in opt.param_groups:
@@ -140,21 +123,15 @@ def train_skipnet(
                 loss_sum += float(loss.detach()) * len(yb)
                 seen += len(yb)
                 exec_sum += float(model.last_executed.mean()) * len(yb)
-                progress.update(task, advance=1, info=f"loss {loss_sum / seen:.3f} executed {exec_sum / seen:.2f}")
+                on_progress(k + 1, f"loss {loss_sum / seen:.3f} executed {exec_sum / seen:.2f}")
         ev = skipnet_eval(model, data.val_x, data.val_y, data.mean, data.std)
         history.append({"epoch": epoch + 1, "stage": stage, "train_loss": loss_sum / seen,
                         "val_acc": ev["accuracy"], "val_executed": ev["executed"], "time_s": time.perf_counter() - t0})  # fmt: skip
-        console.print(
+        listener.message(
             f"epoch {epoch + 1}/{cfg.epochs} ({stage})  loss {loss_sum / seen:.4f}  val {100 * ev['accuracy']:.2f}%  "
             f"gated blocks executed {100 * ev['executed']:.1f}%  {time.perf_counter() - t0:.0f} s"
         )
-        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-        names = {p: n for n, p in model.named_parameters()}
-        for p, st in opt.state.items():
-            if "momentum_buffer" in st:
-                tensors[f"momentum.{names[p]}"] = st["momentum_buffer"]
-        save_tensors_atomic(out / STATE, tensors)
-        write_json_atomic(out / STATE_JSON, {"config": asdict(cfg), "epoch": epoch + 1, "history": history})
+        folder.save(model, opt, {"config": asdict(cfg), "epoch": epoch + 1, "history": history})
     model.eval()
     val = skipnet_eval(model, data.val_x, data.val_y, data.mean, data.std)
     test = skipnet_eval(model, data.test_x, data.test_y, data.mean, data.std)
@@ -181,12 +158,12 @@ def train_skipnet(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     save_checkpoint(out, model.to(memory_format=torch.contiguous_format), meta)
-    for name in (STATE, STATE_JSON):
-        (out / name).unlink(missing_ok=True)
+    folder.finish()
     load_checkpoint(out)
-    console.print(
-        f"[green]saved {out}[/]: val {100 * val['accuracy']:.2f}%  test {100 * test['accuracy']:.2f}%, "
-        f"gated blocks executed {100 * test['executed']:.1f}% (test)"
+    listener.message(
+        f"saved {out}: val {100 * val['accuracy']:.2f}%  test {100 * test['accuracy']:.2f}%, "
+        f"gated blocks executed {100 * test['executed']:.1f}% (test)",
+        "ok",
     )
     return out
 

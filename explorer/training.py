@@ -30,36 +30,27 @@ run sees the same batches and drops as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
 
-from explorer.checkpoint import (
-    METADATA_FILE,
-    WEIGHTS_FILE,
-    load_checkpoint,
-    save_checkpoint,
-    save_tensors_atomic,
-    write_json_atomic,
-)
+from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.data import DataSplits, default_crop_padding, iterate_batches, load_dataset, num_batches
 from explorer.errors import TrainingError
 from explorer.evaluate import accuracy
 from explorer.models import create_model
+from explorer.progress import TaskFn, TrainListener
+from explorer.run_folder import RunFolder
 
-STATE_TENSORS = "train_state.safetensors"
-STATE_JSON = "train_state.json"
+STATE_NAME = "train_state"  # the run folder's state files: train_state.safetensors and .json
+STATE_JSON = f"{STATE_NAME}.json"
 # The step schedule as (fraction of epochs from which it applies, learning-rate factor).
 STEP_SCHEDULE = ((0.0, 1.0), (0.5, 0.1), (0.85, 0.001))
 SCHEDULES = ("step", "cosine", "onecycle")
@@ -270,51 +261,6 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
-def _save_state(out: Path, model, opt, cfg, epoch, batch, gen, history, stats, elapsed) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    names = {p: n for n, p in model.named_parameters()}
-    for group in opt.param_groups:
-        for p in group["params"]:
-            buf = opt.state.get(p, {}).get("momentum_buffer")
-            if buf is not None:
-                tensors[f"momentum.{names[p]}"] = buf
-    tensors["rng.epoch"] = gen.get_state()
-    state = {
-        "config": asdict(cfg),
-        "epoch": epoch,
-        "batch": batch,
-        "history": history,
-        "epoch_stats": stats,
-        "elapsed_s": elapsed,
-    }
-    # The state JSON travels inside the tensor file, so one atomic rename commits both: a kill
-    # between two separate writes would pair weights of batch k+1 with counters of batch k.
-    save_tensors_atomic(out / STATE_TENSORS, tensors, metadata={"state": json.dumps(state)})
-    write_json_atomic(out / STATE_JSON, state)  # a readable copy for people and progress monitors
-
-
-def _load_state(out: Path, model, opt) -> tuple[dict, torch.Tensor]:
-    try:
-        tensors = load_file(str(out / STATE_TENSORS))
-        with safe_open(str(out / STATE_TENSORS), framework="pt") as f:
-            embedded = (f.metadata() or {}).get("state")
-        # states written before 0.1 kept the JSON only in its own file
-        state = json.loads(embedded if embedded is not None else (out / STATE_JSON).read_text())
-    except (SafetensorError, OSError, ValueError) as e:
-        raise TrainingError(
-            f"cannot resume from {out} ({e}): the saved training state is corrupt; "
-            "start again without --resume and with --force"
-        ) from None
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    params = dict(model.named_parameters())
-    for k, v in tensors.items():
-        if k.startswith("momentum."):
-            p = params[k[9:]]
-            # same memory format as the parameter (channels_last), so updates round exactly as before
-            opt.state[p]["momentum_buffer"] = torch.empty_like(p).copy_(v)
-    return state, tensors["rng.epoch"]
-
-
 class _Interrupted(Exception):
     pass
 
@@ -345,202 +291,121 @@ class _Running:
             self.seen = 0
 
 
-def train(
-    cfg: TrainConfig,
-    out_dir: str | Path,
-    *,
-    data_dir: str | Path | None = None,
-    resume: bool = False,
-    force: bool = False,
-    save_every_s: float = 120.0,
-    console: Console | None = None,
-    data: DataSplits | None = None,
-    bn_recal: int = 2000,
-    device: str = "cpu",
-) -> Path:
-    """Train per `cfg` into `out_dir` (a checkpoint directory); returns it.
+@dataclass
+class RunProgress:
+    """Where a run stands, as a mid-epoch save records it: `batch` steps of epoch `epoch` (0-based)
+    done, with that epoch's generator and running `stats`; `history` holds one record per finished
+    epoch; `elapsed_s` is the training time so far, over every session of the run."""
 
-    `resume` continues an interrupted run in `out_dir` from its last saved state; `force`
-    discards whatever is there. Ctrl-C or SIGTERM save the state before stopping. `bn_recal`:
-    re-estimate the full-depth BatchNorm statistics on that many training images at the end
-    (0: keep the statistics accumulated during training); accuracy before and after is recorded.
-    `device`: where the steps run (cpu, cuda, cuda:N or auto); the checkpoint is the same either way.
-    """
-    cfg.validate()
-    dev = resolve_device(device)
-    console = console or Console()
-    out = Path(out_dir)
-    has_state = (out / STATE_TENSORS).exists()
-    finished = (out / METADATA_FILE).exists() and not has_state
-    if finished and resume and not force:
-        console.print(f"[green]{out} already holds the finished checkpoint; nothing to resume.")
-        return out
-    if (has_state or finished) and not resume and not force:
-        raise TrainingError(
-            f"{out} already holds a {'training run' if has_state else 'checkpoint'}: "
-            "pass --resume to continue it or --force to start over"
-        )
-    if force:
-        for name in (STATE_TENSORS, STATE_JSON, WEIGHTS_FILE, METADATA_FILE):
-            (out / name).unlink(missing_ok=True)
-        has_state = False
-    out.mkdir(parents=True, exist_ok=True)
+    epoch: int = 0
+    batch: int = 0
+    gen: torch.Generator | None = None
+    stats: dict | None = None
+    history: list = dataclasses.field(default_factory=list)
+    elapsed_s: float = 0.0
+    running: _Running | None = None
 
-    if data is None:
-        data = load_dataset(
-            cfg.dataset, data_dir, val_size=cfg.val_size, split_seed=cfg.split_seed, limit_train=cfg.limit_train
-        )
-    elif cfg.limit_train is not None and len(data.train_y) > cfg.limit_train:
-        data = dataclasses.replace(
-            data, train_x=data.train_x[: cfg.limit_train], train_y=data.train_y[: cfg.limit_train]
-        )
-    cfg = resolve_data_defaults(cfg, data)
-    for warning in augmentation_warnings(cfg, data):
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.arch, in_channels=data.in_channels, num_classes=data.num_classes)
-    model = model.to(dev)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    opt = _optimizer(model, cfg)
-    survival = scoped_survival(model, cfg)
+    def state(self, cfg: TrainConfig) -> dict:
+        return {
+            "config": asdict(cfg),
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "history": self.history,
+            "epoch_stats": self.stats,
+            "elapsed_s": self.elapsed_s,
+        }
 
-    start_epoch, start_batch, history, stats, elapsed, saved_rng = 0, 0, [], None, 0.0, None
-    if has_state and resume:
-        state, saved_rng = _load_state(out, model, opt)
-        saved_cfg = state["config"]
-        saved_cfg = {**LEGACY_FIELDS, **saved_cfg}
-        diff = [f.name for f in fields(cfg) if saved_cfg.get(f.name) != getattr(cfg, f.name)]
-        if diff:
-            same = [n for n, r in RECIPES.items() if all(saved_cfg.get(k) == v for k, v in r.items())]
-            hint = f" (its recipe is --recipe {same[0]})" if same and set(diff) <= set(RECIPES[same[0]]) else ""
-            raise TrainingError(
-                f"cannot resume {out}: it was started with different settings ({', '.join(diff)}){hint}; "
-                "use the same options, or --force to start over"
-            )
-        start_epoch, start_batch = state["epoch"], state["batch"]
-        history, stats, elapsed = state["history"], state["epoch_stats"], state["elapsed_s"]
-        console.print(f"Resuming {out} at epoch {start_epoch + 1}, batch {start_batch}")
 
-    n_train = len(data.train_y)
-    steps = num_batches(n_train, cfg.batch_size, drop_last=True)
-
-    def on_signal(signum, frame):
-        raise _Interrupted()
-
-    old_handler = signal.signal(signal.SIGTERM, on_signal)
-    epoch, batch, gen, running = start_epoch, start_batch, None, None
-    t_mark = time.perf_counter()
-    last_save = t_mark
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+def _status(stats: dict, lr: float) -> str:
+    seen = max(stats["seen"], 1)
+    return (
+        f"loss {stats['loss_sum'] / seen:.3f} acc {100 * stats['correct'] / seen:.1f}% "
+        f"{stats['seen'] / max(stats['time_s'], 1e-9):.0f} img/s lr {lr:.4g}"
     )
-    try:
-        with Progress(*columns, console=console, transient=True) as progress:
-            for epoch in range(start_epoch, cfg.epochs):
-                gen = _epoch_generator(cfg.seed, epoch)
-                order = torch.randperm(n_train, generator=gen)
-                if epoch == start_epoch and saved_rng is not None and start_batch > 0:
-                    gen.set_state(saved_rng)
-                else:
-                    start_batch, stats = 0, None
-                stats = stats or {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
-                batch = start_batch
-                task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, completed=batch, info="")
-                model.train()
-                batches = iterate_batches(
-                    data.train_x, data.train_y, cfg.batch_size, mean=data.mean, std=data.std, order=order,
-                    augment=cfg.augment, pad=cfg.crop_padding, flip=cfg.flip, generator=gen,
-                    channels_last=cfg.channels_last, drop_last=True, start=start_batch,
-                )  # fmt: skip
-                t_epoch = time.perf_counter()
-                running = _Running(stats, dev)
-                for xb, yb in batches:
-                    xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
-                    lr = learning_rate(cfg, epoch, batch / steps)
-                    for group in opt.param_groups:
-                        group["lr"] = lr
-                    loss, logits = step_loss(model, xb, yb, cfg, survival, gen)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    batch += 1
-                    running.add(loss, logits, yb)
-                    now = time.perf_counter()
-                    stats["time_s"] += now - t_epoch
-                    elapsed += now - t_epoch
-                    t_epoch = now
-                    if batch % running.every == 0 or batch == steps:
-                        running.flush()
-                        progress.update(
-                            task,
-                            completed=batch,
-                            info=f"loss {stats['loss_sum'] / stats['seen']:.3f} "
-                            f"acc {100 * stats['correct'] / stats['seen']:.1f}% "
-                            f"{stats['seen'] / max(stats['time_s'], 1e-9):.0f} img/s lr {lr:.4g}",
-                        )
-                    if now - last_save > save_every_s and batch < steps:
-                        running.flush()
-                        _save_state(out, model, opt, cfg, epoch, batch, gen, history, stats, elapsed)
-                        last_save = now
-                running.flush()
-                progress.remove_task(task)
-                val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
-                record = {
-                    "epoch": epoch + 1,
-                    "lr": learning_rate(cfg, epoch),
-                    "train_loss": stats["loss_sum"] / max(stats["seen"], 1),
-                    "train_acc": stats["correct"] / max(stats["seen"], 1),
-                    "val_acc": val_acc,
-                    "time_s": stats["time_s"],
-                    "img_per_s": stats["seen"] / max(stats["time_s"], 1e-9),
-                    "device": str(dev),  # a resumed run may continue elsewhere (GPU, then CPU)
-                }
-                history.append(record)
-                console.print(
-                    f"epoch {epoch + 1}/{cfg.epochs}  loss {record['train_loss']:.4f}  "
-                    f"train {100 * record['train_acc']:.2f}%  val {100 * val_acc:.2f}%  "
-                    f"{record['img_per_s']:.0f} img/s  {record['time_s']:.0f} s"
-                )
-                stats, start_batch, saved_rng, batch = None, 0, None, 0
-                _save_state(out, model, opt, cfg, epoch + 1, 0, gen, history, stats, elapsed)
-                last_save = time.perf_counter()
-    except (KeyboardInterrupt, _Interrupted):
-        if running is not None and stats is not None:
-            running.flush()
-        if gen is not None and batch > 0 and stats is not None:
-            _save_state(out, model, opt, cfg, epoch, batch, gen, history, stats, elapsed)
-        raise TrainingError(
-            f"interrupted at epoch {epoch + 1}, batch {batch}; progress is saved in {out}: "
-            "run the same command with --resume to continue"
-        ) from None
-    finally:
-        signal.signal(signal.SIGTERM, old_handler)
 
-    model.eval()
-    recal_info = None
-    if bn_recal:
-        from explorer.bn import recalibrate_full_depth
 
-        model, recal_info = recalibrate_full_depth(model, data, bn_recal, seed=cfg.seed)
-        console.print(
-            f"BatchNorm statistics re-estimated on {recal_info['images']} training images: "
-            f"val {100 * recal_info['val_before']:.2f}% → {100 * recal_info['val_after']:.2f}%"
-        )
-    if recal_info is not None:  # the re-estimation scored this very model on both splits already
-        val_acc, test_acc = recal_info["val_after"], recal_info["test_after"]
-    else:
-        val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
-        test_acc = accuracy(model, data.test_x, data.test_y, mean=data.mean, std=data.std)
+def train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    data: DataSplits,
+    cfg: TrainConfig,
+    survival: list[float],
+    run: RunProgress,
+    order: torch.Tensor,
+    dev: torch.device,
+    *,
+    on_progress: TaskFn,
+    checkpoint: Callable[[], None],
+    save_every_s: float,
+) -> None:
+    """The steps of epoch `run.epoch` from batch `run.batch` to its end, in the image `order` of the
+    epoch, updating `run` as they go (`run.gen` and `run.stats` are set by the caller). `checkpoint()`
+    saves a mid-epoch state at most every `save_every_s` seconds; `on_progress(batch, status)` gets
+    each step's progress."""
+    steps = num_batches(len(data.train_y), cfg.batch_size, drop_last=True)
+    model.train()
+    batches = iterate_batches(
+        data.train_x, data.train_y, cfg.batch_size, mean=data.mean, std=data.std, order=order,
+        augment=cfg.augment, pad=cfg.crop_padding, flip=cfg.flip, generator=run.gen,
+        channels_last=cfg.channels_last, drop_last=True, start=run.batch,
+    )  # fmt: skip
+    stats = run.stats
+    t_step = last_save = time.perf_counter()
+    run.running = _Running(stats, dev)
+    for xb, yb in batches:
+        xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
+        lr = learning_rate(cfg, run.epoch, run.batch / steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss, logits = step_loss(model, xb, yb, cfg, survival, run.gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        run.batch += 1
+        run.running.add(loss, logits, yb)
+        now = time.perf_counter()
+        stats["time_s"] += now - t_step
+        run.elapsed_s += now - t_step
+        t_step = now
+        if run.batch % run.running.every == 0 or run.batch == steps:
+            run.running.flush()
+            on_progress(run.batch, _status(stats, lr))
+        if now - last_save > save_every_s and run.batch < steps:
+            run.running.flush()
+            checkpoint()
+            last_save = now
+    run.running.flush()
+
+
+def _epoch_record(cfg: TrainConfig, run: RunProgress, val_acc: float, dev: torch.device) -> dict:
+    stats = run.stats
+    return {
+        "epoch": run.epoch + 1,
+        "lr": learning_rate(cfg, run.epoch),
+        "train_loss": stats["loss_sum"] / max(stats["seen"], 1),
+        "train_acc": stats["correct"] / max(stats["seen"], 1),
+        "val_acc": val_acc,
+        "time_s": stats["time_s"],
+        "img_per_s": stats["seen"] / max(stats["time_s"], 1e-9),
+        "device": str(dev),  # a resumed run may continue elsewhere (GPU, then CPU)
+    }
+
+
+def checkpoint_metadata(
+    cfg: TrainConfig,
+    model: nn.Module,
+    data: DataSplits,
+    survival: list[float],
+    run: RunProgress,
+    dev: torch.device,
+    accuracy_: dict,
+    recal_info: dict | None,
+) -> dict:
+    """The metadata a finished run's checkpoint records: model, data set, recipe, history, accuracy
+    (fractions) and the BatchNorm re-estimation."""
+    history = run.history
     seen = sum(h["img_per_s"] * h["time_s"] for h in history)
-    meta = {
+    return {
         "arch": cfg.arch,
         "depth": model.depth,
         "in_channels": data.in_channels,
@@ -552,21 +417,168 @@ def train(
             "survival": [round(p, 6) for p in survival],
             "device": ", ".join(dict.fromkeys(h.get("device", str(dev)) for h in history)),
             "scaling": SCALING[cfg.rule],
-            "wall_time_s": round(elapsed, 1),
-            "throughput_img_s": round(seen / max(elapsed, 1e-9), 1),
+            "wall_time_s": round(run.elapsed_s, 1),
+            "throughput_img_s": round(seen / max(run.elapsed_s, 1e-9), 1),
             "threads": torch.get_num_threads(),
             "history": history,
         },
-        "accuracy": {"val": val_acc, "test": test_acc},
+        "accuracy": accuracy_,
         "bn_recalibration": recal_info,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _resume(folder: RunFolder, model, opt, cfg: TrainConfig) -> tuple[RunProgress, torch.Tensor | None]:
+    """The saved progress of an interrupted run, after checking it was started with `cfg`, and the
+    state of its epoch's generator if it stopped mid-epoch."""
+    state, extra = folder.load(model, opt)
+    saved_cfg = {**LEGACY_FIELDS, **state["config"]}
+    diff = [f.name for f in fields(cfg) if saved_cfg.get(f.name) != getattr(cfg, f.name)]
+    if diff:
+        same = [n for n, r in RECIPES.items() if all(saved_cfg.get(k) == v for k, v in r.items())]
+        hint = f" (its recipe is --recipe {same[0]})" if same and set(diff) <= set(RECIPES[same[0]]) else ""
+        raise TrainingError(
+            f"cannot resume {folder.path}: it was started with different settings ({', '.join(diff)}){hint}; "
+            "use the same options, or --force to start over"
+        )
+    run = RunProgress(state["epoch"], state["batch"], None, state["epoch_stats"], state["history"], state["elapsed_s"])
+    return run, extra["rng.epoch"] if run.batch > 0 else None
+
+
+def _finish(
+    folder: RunFolder, model: nn.Module, data: DataSplits, cfg: TrainConfig, survival: list[float],
+    run: RunProgress, dev: torch.device, bn_recal: int, listener: TrainListener,
+) -> None:  # fmt: skip
+    """After the last epoch: re-estimate the BatchNorm statistics, score the model, write the
+    checkpoint, and remove the run's state files."""
+    out = folder.path
+    model.eval()
+    recal_info = None
+    if bn_recal:
+        from explorer.bn import recalibrate_full_depth
+
+        model, recal_info = recalibrate_full_depth(model, data, bn_recal, seed=cfg.seed)
+        listener.message(
+            f"BatchNorm statistics re-estimated on {recal_info['images']} training images: "
+            f"val {100 * recal_info['val_before']:.2f}% → {100 * recal_info['val_after']:.2f}%"
+        )
+    if recal_info is not None:  # the re-estimation scored this very model on both splits already
+        val_acc, test_acc = recal_info["val_after"], recal_info["test_after"]
+    else:
+        val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
+        test_acc = accuracy(model, data.test_x, data.test_y, mean=data.mean, std=data.std)
+    meta = checkpoint_metadata(cfg, model, data, survival, run, dev, {"val": val_acc, "test": test_acc}, recal_info)
     save_checkpoint(out, model.to("cpu", memory_format=torch.contiguous_format), meta)
-    (out / STATE_TENSORS).unlink(missing_ok=True)
-    (out / STATE_JSON).unlink(missing_ok=True)
+    folder.finish()
     load_checkpoint(out)  # the file we wrote must load: fail here, not in a later command
-    console.print(
-        f"[green]saved {out}[/]: val {100 * val_acc:.2f}%  test {100 * test_acc:.2f}% (all blocks), "
-        f"{elapsed / 60:.1f} min"
+    listener.message(
+        f"saved {out}: val {100 * val_acc:.2f}%  test {100 * test_acc:.2f}% (all blocks), {run.elapsed_s / 60:.1f} min",
+        "ok",
     )
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    resume: bool = False,
+    force: bool = False,
+    save_every_s: float = 120.0,
+    listener: TrainListener | None = None,
+    data: DataSplits | None = None,
+    bn_recal: int = 2000,
+    device: str = "cpu",
+) -> Path:
+    """Train per `cfg` into `out_dir` (a checkpoint directory); returns it.
+
+    `resume` continues an interrupted run in `out_dir` from its last saved state; `force`
+    discards whatever is there. Ctrl-C or SIGTERM save the state before stopping. `bn_recal`:
+    re-estimate the full-depth BatchNorm statistics on that many training images at the end
+    (0: keep the statistics accumulated during training); accuracy before and after is recorded.
+    `device`: where the steps run (cpu, cuda, cuda:N or auto); the checkpoint is the same either way.
+    `listener` receives messages and per-epoch progress (default: plain lines on stdout).
+    """
+    cfg.validate()
+    dev = resolve_device(device)
+    listener = listener or TrainListener()
+    folder = RunFolder(out_dir, STATE_NAME)
+    out = folder.path
+    start = folder.prepare(resume=resume, force=force)
+    if start == "finished":
+        listener.message(f"{out} already holds the finished checkpoint; nothing to resume.", "ok")
+        return out
+
+    if data is None:
+        data = load_dataset(
+            cfg.dataset, data_dir, val_size=cfg.val_size, split_seed=cfg.split_seed, limit_train=cfg.limit_train
+        )
+    elif cfg.limit_train is not None and len(data.train_y) > cfg.limit_train:
+        data = dataclasses.replace(
+            data, train_x=data.train_x[: cfg.limit_train], train_y=data.train_y[: cfg.limit_train]
+        )
+    cfg = resolve_data_defaults(cfg, data)
+    for warning in augmentation_warnings(cfg, data):
+        listener.message(warning, "warning")
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.arch, in_channels=data.in_channels, num_classes=data.num_classes)
+    model = model.to(dev)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    opt = _optimizer(model, cfg)
+    survival = scoped_survival(model, cfg)
+
+    run, saved_rng = RunProgress(), None
+    if start == "resume":
+        run, saved_rng = _resume(folder, model, opt, cfg)
+        listener.message(f"Resuming {out} at epoch {run.epoch + 1}, batch {run.batch}")
+    steps = num_batches(len(data.train_y), cfg.batch_size, drop_last=True)
+
+    def save() -> None:
+        folder.save(model, opt, run.state(cfg), {"rng.epoch": run.gen.get_state()})
+
+    def on_signal(signum, frame):
+        raise _Interrupted()
+
+    old_handler = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for epoch in range(run.epoch, cfg.epochs):
+            run.gen = _epoch_generator(cfg.seed, epoch)
+            order = torch.randperm(len(data.train_y), generator=run.gen)
+            if saved_rng is not None:  # resumed mid-epoch: the generator continues where it stopped
+                run.gen.set_state(saved_rng)
+                saved_rng = None
+            else:
+                run.epoch, run.batch, run.stats = epoch, 0, None
+            run.stats = run.stats or {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
+            with listener.task(f"epoch {epoch + 1}/{cfg.epochs}", steps, run.batch) as on_progress:
+                train_epoch(
+                    model, opt, data, cfg, survival, run, order, dev,
+                    on_progress=on_progress, checkpoint=save, save_every_s=save_every_s,
+                )  # fmt: skip
+            val_acc = accuracy(model, data.val_x, data.val_y, mean=data.mean, std=data.std)
+            record = _epoch_record(cfg, run, val_acc, dev)
+            run.history.append(record)
+            listener.message(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {record['train_loss']:.4f}  "
+                f"train {100 * record['train_acc']:.2f}%  val {100 * val_acc:.2f}%  "
+                f"{record['img_per_s']:.0f} img/s  {record['time_s']:.0f} s"
+            )
+            run.epoch, run.batch, run.stats = epoch + 1, 0, None
+            save()
+    except (KeyboardInterrupt, _Interrupted):
+        if run.running is not None and run.stats is not None:
+            run.running.flush()
+        if run.gen is not None and run.batch > 0 and run.stats is not None:
+            save()
+        raise TrainingError(
+            f"interrupted at epoch {run.epoch + 1}, batch {run.batch}; progress is saved in {out}: "
+            "run the same command with --resume to continue"
+        ) from None
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+
+    _finish(folder, model, data, cfg, survival, run, dev, bn_recal, listener)
     return out

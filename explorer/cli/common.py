@@ -11,12 +11,14 @@ from pathlib import Path
 import torch
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from explorer.checkpoint import Checkpoint, load_checkpoint
 from explorer.data import DataSplits, DataWarning
 from explorer.engine import ProgressFn
 from explorer.evaluators import Subject
+from explorer.progress import TaskFn, TrainListener
 from explorer.study import StudyListener
 
 DataDirOption = typer.Option(
@@ -85,3 +87,34 @@ class ConsoleListener(StudyListener):
                 bar.update(task, advance=n, hv=f"{hv:.4f}" if hv is not None else "-")
 
             yield on_progress
+
+
+class ConsoleTrainListener(TrainListener):
+    """A training run on the terminal: coloured messages and a progress bar per epoch."""
+
+    STYLES = {"info": "", "ok": "green", "warning": "yellow"}
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+
+    def message(self, text: str, kind: str = "info") -> None:
+        if kind == "warning":
+            self.console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
+        elif kind == "ok":
+            self.console.print(f"[green]{escape(text)}[/]")
+        else:
+            self.console.print(escape(text))
+
+    @contextmanager
+    def task(self, description: str, total: int, completed: int = 0) -> Iterator[TaskFn]:
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            task = bar.add_task(description, total=total, completed=completed, info="")
+            yield lambda done, info: bar.update(task, completed=done, info=info)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from explorer.cli import app
-from explorer.cli.common import DataDirOption, ThreadsOption, set_threads
+from explorer.cli.common import ConsoleTrainListener, DataDirOption, ThreadsOption, set_threads
 from explorer.training import DEFAULT_RECIPE, RECIPES, TrainConfig, train
 
 
@@ -108,7 +108,7 @@ def train_cmd(
             init=str(init), epochs=epochs or 4, sp_epochs=sp_epochs, alpha=alpha,
             lr=lr if lr != 0.1 else 0.01, batch_size=batch_size, seed=seed, limit_train=limit_train, augment=augment,
         )  # fmt: skip
-        train_skipnet(scfg, out, data_dir=data_dir, resume=resume, force=force)
+        train_skipnet(scfg, out, data_dir=data_dir, resume=resume, force=force, listener=ConsoleTrainListener())
         return
     if method != "sd":
         from explorer.errors import TrainingError
@@ -123,7 +123,7 @@ def train_cmd(
     )  # fmt: skip
     train(
         cfg, out, data_dir=data_dir, resume=resume, force=force, save_every_s=save_every, bn_recal=bn_recal,
-        device=device,
+        device=device, listener=ConsoleTrainListener(),
     )  # fmt: skip
 
 
