@@ -142,7 +142,7 @@ def fig6(db: Database, entry: dict, img: Path) -> list[str]:
              full["latency_ms"] / e["latency_ms"], str(e.config)) for e in front]  # fmt: skip
     skipnet = None
     if entry.get("skipnet"):
-        from explorer.runtime.skipnet import PROFILE
+        from explorer.skipnet.runtime import PROFILE
 
         try:
             prof = json.loads((Path(entry["skipnet"]) / PROFILE).read_text())

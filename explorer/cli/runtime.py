@@ -212,7 +212,7 @@ def table1_cmd(
     for k, b in enumerate(bundles):
         sk = None
         if k < len(skipnet):
-            from explorer.runtime.skipnet import SkipNetRuntime
+            from explorer.skipnet.runtime import SkipNetRuntime
 
             sk = SkipNetRuntime.load(skipnet[k], data_dir=data_dir)
         rows = table1_rows(
@@ -239,7 +239,7 @@ def export_skipnet_cmd(
     """Compile SkipNet for this machine and profile its per-image latency (for table1 --skipnet)."""
     import json
 
-    from explorer.runtime.skipnet import PROFILE, export_skipnet
+    from explorer.skipnet.runtime import PROFILE, export_skipnet
 
     console = make_console()
     p, tick = _progress(console, images, "profiling test images")

@@ -100,7 +100,7 @@ def train_cmd(
     set_threads(threads)
     if method == "skipnet":
         from explorer.errors import TrainingError
-        from explorer.skipnet_training import SkipNetConfig, train_skipnet
+        from explorer.skipnet.training import SkipNetConfig, train_skipnet
 
         if init is None:
             raise TrainingError("--method skipnet needs --init: the trained ResNet checkpoint SkipNet starts from")

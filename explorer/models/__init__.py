@@ -36,7 +36,7 @@ def _resnet(depth: int, in_channels: int, num_classes: int) -> GatedResNet:
 
 @register_model("skipnet")
 def _skipnet(depth: int, in_channels: int, num_classes: int) -> nn.Module:
-    from explorer.models.skipnet import SkipNet
+    from explorer.skipnet.model import SkipNet
 
     return SkipNet(GatedResNet(depth, in_channels=in_channels, num_classes=num_classes))
 

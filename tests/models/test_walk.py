@@ -34,16 +34,19 @@ def test_prefix_sharing_saves_block_runs():
 
 def test_training_and_bn_reestimation_need_no_search_or_storage_layer():
     # scripts/train_models.py runs on machines with PyTorch alone (the GPU machine had no
-    # SQLAlchemy): re-estimating BatchNorm at the end of training must not import the database layer
+    # SQLAlchemy): re-estimating BatchNorm at the end of training must not import the database layer,
+    # and neither trainer draws with rich (the CLI's listener does)
     code = (
         "import sys\n"
-        "for m in ('sqlalchemy', 'pymoo', 'optuna', 'explorer.storage', 'explorer.evaluators', 'explorer.search'):\n"
+        "for m in ('sqlalchemy', 'pymoo', 'optuna', 'explorer.storage', 'explorer.evaluators', 'explorer.search',"
+        " 'rich'):\n"
         "    sys.modules[m] = None\n"
         "import torch\n"
         "from explorer.bn import reestimate\n"
         "from explorer.models import create_model\n"
         "from explorer.skip import SkipConfig\n"
         "import explorer.training\n"
+        "import explorer.skipnet.training\n"
         "m = create_model('resnet20', in_channels=1, num_classes=10)\n"
         "imgs = torch.randint(0, 255, (8, 28, 28, 1), dtype=torch.uint8)\n"
         "stats = reestimate(m, imgs, [SkipConfig.all_on(m.num_gates)], mean=[0.5], std=[0.25])\n"

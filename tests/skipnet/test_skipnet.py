@@ -13,8 +13,8 @@ from explorer.data import normalize
 from explorer.deploy.bundle import BundleError
 from explorer.errors import TrainingError
 from explorer.models import create_model
-from explorer.models.skipnet import SkipNet
-from explorer.skipnet_training import SkipNetConfig, train_skipnet
+from explorer.skipnet.model import SkipNet
+from explorer.skipnet.training import SkipNetConfig, train_skipnet
 
 
 def _half_open(model: SkipNet, x: torch.Tensor) -> SkipNet:
@@ -72,7 +72,7 @@ def test_iree_module_makes_the_same_decisions_and_logits(fmnist, tmp_path):
 
 @pytest.mark.slow
 def test_training_learns_to_skip_and_exports_a_profile(tiny_ckpt, fmnist, fmnist_small, tmp_path):
-    from explorer.runtime.skipnet import PROFILE, SkipNetRuntime, export_skipnet
+    from explorer.skipnet.runtime import PROFILE, SkipNetRuntime, export_skipnet
 
     # validation and test cut to 500 images: scoring each epoch on the full 5,000 + 10,000 was most of the time
     cfg = SkipNetConfig(init=str(tiny_ckpt), epochs=3, sp_epochs=1, alpha=2.0, limit_train=1536)

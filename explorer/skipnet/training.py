@@ -25,9 +25,9 @@ from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.data import iterate_batches, load_dataset, num_batches
 from explorer.errors import TrainingError
 from explorer.evaluate import predict
-from explorer.models.skipnet import SkipNet
 from explorer.progress import TrainListener
 from explorer.run_folder import RunFolder
+from explorer.skipnet.model import SkipNet
 
 STATE_NAME = "skipnet_state"  # the run folder's state files: skipnet_state.safetensors and .json
 
