@@ -22,6 +22,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from _emitter_variants import CopyIm2colEmitter
+
 from explorer.checkpoint import load_checkpoint
 from explorer.deploy.iree import compiler_path, get_target
 from explorer.deploy.mlir import resnet_to_mlir
@@ -49,7 +51,8 @@ def main() -> None:
     bits = [0] * args.skip_first + [1] * (g - args.skip_first)
     h, w = ckpt.meta["dataset"]["image_size"]
     flags = list(get_target("host").flags)
-    text = resnet_to_mlir(ckpt.model.eval(), (h, w), static_skip=bits, gather_im2col=not args.emitter_4_im2col)
+    emitter = CopyIm2colEmitter() if args.emitter_4_im2col else None
+    text = resnet_to_mlir(ckpt.model.eval(), (h, w), static_skip=bits, emitter=emitter)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "m.mlir").write_text(text)

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _emitter_variants import InlineTensorGates, ScalarArgGates
 from _gates import setup, time_rounds
 
 from explorer.deploy.iree import IreeModule, compile_checkpoint, compiler_path, get_target
@@ -24,7 +25,8 @@ from explorer.deploy.mlir import resnet_to_mlir
 def compile_variant(ckpt, hoist: bool, folder: Path, scalars: bool = False) -> Path:
     h, w = ckpt.meta["dataset"]["image_size"]
     src, dst = folder / f"h{int(hoist)}{int(scalars)}.mlir", folder / f"h{int(hoist)}{int(scalars)}.vmfb"
-    src.write_text(resnet_to_mlir(ckpt.model.eval(), (h, w), hoist_gates=hoist, skip_scalars=scalars))
+    gates = ScalarArgGates() if scalars else None if hoist else InlineTensorGates()
+    src.write_text(resnet_to_mlir(ckpt.model.eval(), (h, w), gates=gates))
     subprocess.run([compiler_path(), str(src), *get_target("host").flags, "-o", str(dst)], check=True)
     return dst
 

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from _emitter_variants import CopyIm2colEmitter
 from _gates import setup, time_rounds
 
 from explorer.deploy.iree import IreeModule, compiler_path, get_target
@@ -24,7 +25,11 @@ def compile_static(ckpt, bits, gather: bool, folder: Path) -> Path:
     h, w = ckpt.meta["dataset"]["image_size"]
     name = f"{''.join(map(str, bits))}-{'v5' if gather else 'v4'}"
     src, dst = folder / f"{name}.mlir", folder / f"{name}.vmfb"
-    src.write_text(resnet_to_mlir(ckpt.model.eval(), (h, w), static_skip=list(bits), gather_im2col=gather))
+    src.write_text(
+        resnet_to_mlir(
+            ckpt.model.eval(), (h, w), static_skip=list(bits), emitter=None if gather else CopyIm2colEmitter()
+        )
+    )
     subprocess.run([compiler_path(), str(src), *get_target("host").flags, "-o", str(dst)], check=True)
     return dst
 

@@ -13,6 +13,10 @@ The skip vector is taken as a raw `!hal.buffer_view` (callers pass an i32[B_s] a
 tensor; its shape and type are asserted) so that the host reads the gate bits from it directly.
 With `static_skip` the gates are resolved at compile time instead (skipped blocks are left out):
 the baseline of the gate-overhead benchmark.
+
+How a module reads its gate bits is a `GateReader` (host-read buffer, static, SkipNet's gate
+networks; benchmarks/_emitter_variants.py adds older ones); `_dispatch_fast_paths` puts the
+fast-path branches in front of the per-gate network.
 """
 
 from __future__ import annotations
@@ -52,7 +56,6 @@ class Emitter:
     resources: dict[str, np.ndarray] = field(default_factory=dict)
     counter: int = 0
     indent: int = 2
-    gather_im2col: bool = True  # False: tensor.pad + affine-map copies (emitter version ≤ 4)
 
     def new(self, prefix: str = "v") -> str:
         self.counter += 1
@@ -68,7 +71,7 @@ class Emitter:
         self.emit(f"{v} = arith.constant dense_resource<{name}> : {_t(array.shape)}")
         return v
 
-    def im2col_gather(self, x: str, shape, out_shape, stride: int, pad: tuple[int, int], kdims: int) -> str:
+    def im2col(self, x: str, shape, out_shape, stride: int, pad: tuple[int, int], kdims: int) -> str:
         """Patches of `x` [1, H, W, C] with the zero padding folded in, as one generic that reads
         `x` with tensor.extract: out[y, x, (i,) j, c] = x[0, y·s + i - ph, x·s + j - pw, c], or 0
         outside the image. `kdims` = 1: out is [Hp, OW, kw, C] with i = 0 and rows y over the padded
@@ -128,42 +131,6 @@ class Emitter:
         self.emit(f"}} -> {out_t}")
         return out
 
-    def im2col_copy(self, x: str, shape, out_shape, stride: int, pad: tuple[int, int], kdims: int) -> str:
-        """The same patches as `im2col_gather` the emitter-4 way: tensor.pad, then a copy with an
-        indexing map such as `(d0, d1 + d2, d3)` (left as scalar loops by MLIR's vectoriser; kept
-        for benchmarks/patches.py)."""
-        n, h, w, c = shape
-        ph, pw = pad
-        hp, wp = h + 2 * ph, w + 2 * pw
-        src = x
-        if ph or pw:
-            src = self.new("pad")
-            self.emit(f"{src} = tensor.pad {x} low[0, {ph}, {pw}, 0] high[0, {ph}, {pw}, 0] {{")
-            self.emit("^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
-            self.emit("  tensor.yield %zero : f32")
-            self.emit(f"}} : {_t(shape)} to {_t((n, hp, wp, c))}")
-        p3, e, out = self.new("p3"), self.new("ec"), self.new("col")
-        self.emit(
-            f"{p3} = tensor.collapse_shape {src} [[0, 1], [2], [3]] : {_t((n, hp, wp, c))} into {_t((hp, wp, c))}"
-        )
-        self.emit(f"{e} = tensor.empty() : {_t(out_shape)}")
-        if kdims == 1:
-            in_map, rank = "(d0, d1 + d2, d3)", 4
-        else:
-            iy = f"d0 * {stride} + d2" if stride != 1 else "d0 + d2"
-            ix = f"d1 * {stride} + d3" if stride != 1 else "d1 + d3"
-            in_map, rank = f"({iy}, {ix}, d4)", 5
-        dims = ", ".join(f"d{i}" for i in range(rank))
-        par = ", ".join(['"parallel"'] * rank)
-        self.emit(
-            f"{out} = linalg.generic {{indexing_maps = [affine_map<({dims}) -> {in_map}>, affine_map<({dims}) -> ({dims})>], "
-            f"iterator_types = [{par}]}} ins({p3} : {_t((hp, wp, c))}) outs({e} : {_t(out_shape)}) {{"
-        )
-        self.emit("^bb0(%a: f32, %o: f32):")
-        self.emit("  linalg.yield %a : f32")
-        self.emit(f"}} -> {_t(out_shape)}")
-        return out
-
     def conv_bias_act(
         self,
         x: str,
@@ -184,7 +151,7 @@ class Emitter:
         work as linalg.matmul vectorises fully (measured ~3x faster per convolution here). For
         stride-1 convolutions with C ≥ 8 the im2col is taken over kw only (3x the input instead of
         9x) and the kh rows become three matmuls on row-shifted contiguous slices. The patches are
-        gathered with the zero padding folded in (`im2col_gather`): no tensor.pad, no scalar copies.
+        gathered with the zero padding folded in (`im2col`): no tensor.pad, no scalar copies.
         """
         n, h, wd, c = shape
         kh, kw, _, f = wshape
@@ -193,7 +160,7 @@ class Emitter:
         oh, ow = (h + 2 * ph - kh) // stride + 1, (wd + 2 * pw - kw) // stride + 1
         out_shape = (n, oh, ow, f)
         hp = h + 2 * ph
-        patches = self.im2col_gather if self.gather_im2col else self.im2col_copy
+        patches = self.im2col
         m, k = oh * ow, kh * kw * c
         empty = self.new("e")
         self.emit(f"{empty} = tensor.empty() : {_t((m, f))}")
@@ -382,74 +349,53 @@ def hwcf(conv: nn.Conv2d) -> np.ndarray:
     return conv.weight.detach().permute(2, 3, 1, 0).contiguous().float().numpy()
 
 
-def resnet_to_mlir(
-    model: nn.Module,
-    image_hw: tuple[int, int],
-    batch: int = 1,
-    static_skip: Sequence[int] | None = None,
-    bn_input: bool = False,
-    hoist_gates: bool = True,
-    skip_scalars: bool = False,
-    fast_paths: Sequence[Sequence[int]] = (),
-    gather_im2col: bool = True,
-) -> str:
-    """MLIR text of `model` (a GatedResNet in eval mode) for IREE; see the module docstring.
+class GateReader:
+    """How a module learns whether gated block k runs: one strategy per way of reading the bits.
 
-    `hoist_gates`: read all gate bits at the top of the function (False: each right before its gate,
-    the layout before emitter version 3, kept for benchmarks/gate_hoist.py).
-
-    `gather_im2col`: convolution patches read with vector loads, padding folded in (False: the
-    tensor.pad + affine-map copies of emitter version 4, kept for benchmarks/patches.py).
-
-    `bn_input`: BatchNorm is not folded; the function takes a third input `bn: f32[2K]` with the
-    per-channel scales then shifts of every BatchNorm (K channels in `explorer.bn.bn_layers`
-    order), so one module runs every configuration with its own re-estimated statistics.
-
-    `fast_paths`: configurations (0/1 per gate) that get a branch of their own, with their gates
-    resolved at compile time. The module compares the skip vector with each of them (one 32-bit
-    compare per 32 gates) before the first dispatch; on a match it runs that branch, which IREE
-    schedules as one submission like a statically compiled module, and any other skip vector
-    takes the per-gate `scf.if` path. Every `scf.if` boundary ends one submission and starts
-    another, with its own transient allocations and fences, so `explorer export` gives the Pareto
-    front's configurations fast paths (docs/benchmarks.md has the measurements).
+    `arguments(g)` is what it adds to the function's arguments after the image; `prologue` emits
+    what runs before the first dispatch, `constants` any weights of its own (after the model's);
+    `fixed(k)` is gate k's bit when it is known at compile time (else None) and `predicate` emits
+    or names gate k's i1 value (`into` is a fresh name it may define); `results` are extra
+    function results. `upfront`: every predicate exists before the first dispatch, which the
+    fast-path dispatcher needs (it compares them with each fast path's bits).
     """
-    from explorer.bn import bn_channels, bn_layers
 
-    # SkipNet: the same ResNet, each gate decided by its own feed-forward gate network
-    gate_nets = getattr(model, "gates", None)
-    if gate_nets is not None:
-        if static_skip is not None or bn_input:
-            raise ValueError("a SkipNet module decides its own gates: no static skip, no BatchNorm input")
-        model = model.base
-    if batch != 1:
-        raise ValueError(f"the module is generated for batch 1 (the deployment case), not {batch}")
-    model = model.eval()
-    in_c = model.conv1.in_channels
-    h, w = image_hw
-    g = model.num_gates
-    paths: list[list[int]] = []
-    for p in fast_paths:
-        bits = [int(b) if str(b) in "01" else -1 for b in p]
-        if len(bits) != g or -1 in bits:
-            raise ValueError(f"fast path {''.join(map(str, p))!r} is not a configuration of {g} gates (0/1 each)")
-        if bits not in paths:
-            paths.append(bits)
-    if paths and (gate_nets is not None or static_skip is not None or not (hoist_gates or skip_scalars)):
-        raise ValueError("fast paths need the gate bits read up front (hoist_gates) and a gated, non-SkipNet module")
-    em = Emitter(gather_im2col=gather_im2col)
-    em.emit("%zero = arith.constant 0.0 : f32")
-    em.emit("%zero_i = arith.constant 0 : i32")
-    gate_preds: list[str] = []
-    if skip_scalars and static_skip is None and gate_nets is None:
-        for k in range(g):
-            pred = em.new("gp")
-            em.emit(f"{pred} = arith.cmpi ne, %skip_{k}, %zero_i : i32")
-            gate_preds.append(pred)
-    elif hoist_gates and static_skip is None and gate_nets is None:
-        # The host reads the gate bits straight from the caller's buffer before the first dispatch.
-        # (A tensor argument read with tensor.extract is first copied on the device into a staging
-        # buffer, and the host waits for that copy: one more submission per call.) The assert gives
-        # the caller a clear error for a skip vector of the wrong length or type.
+    upfront = False
+
+    def arguments(self, g: int) -> str:
+        return ""
+
+    def prologue(self, em: Emitter, g: int) -> None:
+        pass
+
+    def constants(self, em: Emitter) -> None:
+        pass
+
+    def fixed(self, gate: int) -> bool | None:
+        return None
+
+    def predicate(self, em: Emitter, gate: int, x: str, shape, into: str) -> str:
+        raise NotImplementedError
+
+    def results(self, em: Emitter, g: int) -> list[tuple[str, str]]:
+        return []
+
+
+class HostBufferGates(GateReader):
+    """The default: the skip vector is a raw `!hal.buffer_view` whose bits the host reads before the
+    first dispatch. (A tensor argument read with tensor.extract is first copied on the device into a
+    staging buffer, and the host waits for that copy: one more submission per call.) The assert gives
+    the caller a clear error for a skip vector of the wrong length or type."""
+
+    upfront = True
+
+    def __init__(self):
+        self.preds: list[str] = []
+
+    def arguments(self, g: int) -> str:
+        return ", %skip: !hal.buffer_view"
+
+    def prologue(self, em: Emitter, g: int) -> None:
         n_g, et, enc, buf = em.new("ng"), em.new("et"), em.new("enc"), em.new("sbuf")
         em.emit(f"{n_g} = arith.constant {g} : index")
         em.emit(f"{et} = hal.element_type<i32> : i32")
@@ -463,16 +409,79 @@ def resnet_to_mlir(
             em.emit(f"{off} = arith.constant {4 * k} : index")
             em.emit(f"{val} = hal.buffer.load<{buf} : !hal.buffer>[{off}] : i32")
             em.emit(f"{pred} = arith.cmpi ne, {val}, %zero_i : i32")
-            gate_preds.append(pred)
+            self.preds.append(pred)
+
+    def predicate(self, em: Emitter, gate: int, x: str, shape, into: str) -> str:
+        return self.preds[gate]
+
+
+class StaticGates(GateReader):
+    """Every gate resolved at compile time by `bits` (skipped blocks are left out): the baseline of
+    the gate-overhead benchmarks, and the body of each fast path."""
+
+    def __init__(self, bits: Sequence[int]):
+        self.bits = list(bits)
+
+    def fixed(self, gate: int) -> bool:
+        return bool(self.bits[gate])
+
+
+class GateNetworkGates(GateReader):
+    """SkipNet: each gate decided by its own feed-forward gate network on the block's input; the
+    module also returns which gated blocks ran (i32 per gate)."""
+
+    def __init__(self, gate_nets: nn.Module):
+        self.gate_nets = gate_nets
+        self.weights: dict[int, tuple] = {}
+        self.executed: list[str] = []
+
+    def constants(self, em: Emitter) -> None:
+        for gi, gn in enumerate(self.gate_nets.eval()):
+            w1, b1 = fold_bn(gn.conv1, gn.bn1)
+            w2, b2 = fold_bn(gn.conv2, gn.bn2)
+            self.weights[gi] = (
+                em.const(f"g{gi}_1w", w1.reshape(-1, w1.shape[3])), w1.shape, em.const(f"g{gi}_1b", b1),
+                em.const(f"g{gi}_2w", w2.reshape(-1, w2.shape[3])), w2.shape, em.const(f"g{gi}_2b", b2),
+                em.const(f"g{gi}_fw", gn.fc.weight.detach().float().numpy().reshape(1, -1).T),
+                float(gn.fc.bias.detach().float()[0]), gn.maxpool,
+            )  # fmt: skip
+
+    def predicate(self, em: Emitter, gate: int, x: str, shape, into: str) -> str:
+        em.gate_logit_positive(x, shape, self.weights[gate], into)
+        bit = em.new("gb")
+        em.emit(f"{bit} = arith.extui {into} : i1 to i32")
+        self.executed.append(bit)
+        return into
+
+    def results(self, em: Emitter, g: int) -> list[tuple[str, str]]:
+        ex = em.new("executed")
+        em.emit(f"{ex} = tensor.from_elements {', '.join(self.executed)} : tensor<{g}xi32>")
+        return [(ex, f"tensor<{g}xi32>")]
+
+
+def _fast_path_bits(fast_paths: Sequence[Sequence[int]], g: int) -> list[list[int]]:
+    paths: list[list[int]] = []
+    for p in fast_paths:
+        bits = [int(b) if str(b) in "01" else -1 for b in p]
+        if len(bits) != g or -1 in bits:
+            raise ValueError(f"fast path {''.join(map(str, p))!r} is not a configuration of {g} gates (0/1 each)")
+        if bits not in paths:
+            paths.append(bits)
+    return paths
+
+
+def _bn_affines(em: Emitter, model: nn.Module, bn_input: bool) -> tuple[tuple, dict]:
+    """Weight constants of the stem and of every block's two convolutions, as (weight, weight shape,
+    shift, scale): BatchNorm folded in, or with `bn_input` read from the `%bn` input."""
+    from explorer.bn import bn_channels, bn_layers
+
     total = bn_channels(model)
-    offsets = {}
-    off = 0
+    offsets, off = {}, 0
     for _, m in bn_layers(model):
         offsets[id(m)] = off
         off += m.num_features
 
     def affine(conv: nn.Conv2d, bn: nn.BatchNorm2d, name: str):
-        """(weight, weight shape, shift, scale) SSA names of one conv + BatchNorm pair."""
         if not bn_input:
             wf, bf = fold_bn(conv, bn)
             return em.const(f"{name}_w", wf.reshape(-1, wf.shape[3])), wf.shape, em.const(f"{name}_b", bf), None
@@ -486,151 +495,186 @@ def resnet_to_mlir(
         return em.const(f"{name}_w", wr.reshape(-1, wr.shape[3])), wr.shape, shift, scale
 
     stem = affine(model.conv1, model.bn1, "stem")
-    weights = {
+    blocks = {
         i: (affine(block.conv1, block.bn1, f"b{i}_1"), affine(block.conv2, block.bn2, f"b{i}_2"))
         for i, block in enumerate(model.blocks)
     }
-    gate_w = {}
-    if gate_nets is not None:
-        for gi, gn in enumerate(gate_nets.eval()):
-            w1, b1 = fold_bn(gn.conv1, gn.bn1)
-            w2, b2 = fold_bn(gn.conv2, gn.bn2)
-            gate_w[gi] = (
-                em.const(f"g{gi}_1w", w1.reshape(-1, w1.shape[3])), w1.shape, em.const(f"g{gi}_1b", b1),
-                em.const(f"g{gi}_2w", w2.reshape(-1, w2.shape[3])), w2.shape, em.const(f"g{gi}_2b", b2),
-                em.const(f"g{gi}_fw", gn.fc.weight.detach().float().numpy().reshape(1, -1).T),
-                float(gn.fc.bias.detach().float()[0]), gn.maxpool,
-            )  # fmt: skip
-    executed = []
-    fc_w = em.const("fc_w", model.fc.weight.detach().float().numpy().T)
-    fc_b = em.const("fc_b", model.fc.bias.detach().float().numpy().reshape(1, -1))
-    n_cls = model.fc.out_features
-    logits_t = f"tensor<{batch}x{n_cls}xf32>"
+    return stem, blocks
 
-    def network(bits: Sequence[int] | None) -> str:
-        """The whole network from the image to the logits (returns their SSA name), gates resolved
-        by `bits` at compile time or, with None, by the skip vector at run time."""
-        x, shape = em.conv_bias_act(
-            "%image", (batch, h, w, in_c), stem[0], stem[1], stem[2], 1, relu=True, scale=stem[3]
-        )
-        for i in range(len(model.blocks)):
-            block, gate = model.blocks[i], model.gate_of_block[i]
-            if gate < 0:
+
+def _network(em: Emitter, model: nn.Module, image_shape, stem, weights, fc, gates: GateReader) -> str:
+    """The whole network from the image to the logits (returns their SSA name), each gated block
+    fixed at compile time or wrapped in an `scf.if` on the predicate `gates` gives."""
+    fc_w, fc_b = fc
+    x, shape = em.conv_bias_act("%image", image_shape, stem[0], stem[1], stem[2], 1, relu=True, scale=stem[3])
+    for i, block in enumerate(model.blocks):
+        gate = model.gate_of_block[i]
+        bit = gates.fixed(gate) if gate >= 0 else True
+        if bit is not None:
+            if bit:
                 x, shape = _block(em, block, i, x, shape, weights)
-            elif bits is not None:
-                if bits[gate]:
-                    x, shape = _block(em, block, i, x, shape, weights)
+            continue
+        into, res = em.new("gp"), em.new("gate")  # `into`: the name a reader may define its predicate under
+        pred = gates.predicate(em, gate, x, shape, into)
+        em.emit(f"{res} = scf.if {pred} -> ({_t(shape)}) {{")
+        em.indent += 1
+        y, _ = _block(em, block, i, x, shape, weights)
+        em.emit(f"scf.yield {y} : {_t(shape)}")
+        em.indent -= 1
+        em.emit("} else {")
+        em.emit(f"  scf.yield {x} : {_t(shape)}")
+        em.emit("}")
+        x = res
+    pooled, (n, c) = em.global_avg(x, shape)
+    n_cls = model.fc.out_features
+    logits_t = f"tensor<{n}x{n_cls}xf32>"
+    e2, f2, mm, logits = em.new("e"), em.new("f"), em.new("mm"), em.new("logits")
+    em.emit(f"{e2} = tensor.empty() : tensor<{n}x{n_cls}xf32>")
+    em.emit(f"{f2} = linalg.fill ins(%zero : f32) outs({e2} : {logits_t}) -> {logits_t}")
+    em.emit(
+        f"{mm} = linalg.matmul ins({pooled}, {fc_w} : tensor<{n}x{c}xf32>, tensor<{c}x{n_cls}xf32>) "
+        f"outs({f2} : {logits_t}) -> {logits_t}"
+    )
+    em.emit(
+        f"{logits} = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (0, d1)>, "
+        f'affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}} '
+        f"ins({mm}, {fc_b} : {logits_t}, tensor<1x{n_cls}xf32>) outs({e2} : {logits_t}) {{"
+    )
+    em.emit("^bb0(%a: f32, %b: f32, %o: f32):")
+    em.emit("  %s = arith.addf %a, %b : f32")
+    em.emit("  linalg.yield %s : f32")
+    em.emit(f"}} -> {logits_t}")
+    return logits
+
+
+def _dispatch_fast_paths(em: Emitter, preds: list[str], paths: list[list[int]], logits_t: str, network) -> str:
+    """Compare the skip vector, packed into 32-bit words, with each fast path's words: a match runs
+    that path's branch (`network(StaticGates(bits))`), anything else the per-gate network
+    (`network(None)`). Returns the logits' SSA name."""
+    g = len(preds)
+    words = []
+    for w0 in range(0, g, 32):
+        acc = None
+        for k in range(w0, min(g, w0 + 32)):
+            b32, sh = em.new("pb"), em.new("ps")
+            em.emit(f"{b32} = arith.extui {preds[k]} : i1 to i32")
+            if k > w0:
+                c = em.new("pc")
+                em.emit(f"{c} = arith.constant {k - w0} : i32")
+                em.emit(f"{sh} = arith.shli {b32}, {c} : i32")
             else:
-                pred, res = em.new("gp"), em.new("gate")
-                if gate_nets is not None:
-                    em.gate_logit_positive(x, shape, gate_w[gate], pred)
-                    bit = em.new("gb")
-                    em.emit(f"{bit} = arith.extui {pred} : i1 to i32")
-                    executed.append(bit)
-                elif hoist_gates or skip_scalars:
-                    pred = gate_preds[gate]
-                else:
-                    idx, val = em.new("gi"), em.new("gv")
-                    em.emit(f"{idx} = arith.constant {gate} : index")
-                    em.emit(f"{val} = tensor.extract %skip[{idx}] : tensor<{g}xi32>")
-                    em.emit(f"{pred} = arith.cmpi ne, {val}, %zero_i : i32")
-                em.emit(f"{res} = scf.if {pred} -> ({_t(shape)}) {{")
-                em.indent += 1
-                y, _ = _block(em, block, i, x, shape, weights)
-                em.emit(f"scf.yield {y} : {_t(shape)}")
-                em.indent -= 1
-                em.emit("} else {")
-                em.emit(f"  scf.yield {x} : {_t(shape)}")
-                em.emit("}")
-                x = res
-        pooled, (n, c) = em.global_avg(x, shape)
-        e2, f2, mm, logits = em.new("e"), em.new("f"), em.new("mm"), em.new("logits")
-        em.emit(f"{e2} = tensor.empty() : tensor<{n}x{n_cls}xf32>")
-        em.emit(f"{f2} = linalg.fill ins(%zero : f32) outs({e2} : {logits_t}) -> {logits_t}")
-        em.emit(
-            f"{mm} = linalg.matmul ins({pooled}, {fc_w} : tensor<{n}x{c}xf32>, tensor<{c}x{n_cls}xf32>) "
-            f"outs({f2} : {logits_t}) -> {logits_t}"
-        )
-        em.emit(
-            f"{logits} = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (0, d1)>, "
-            f'affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}} '
-            f"ins({mm}, {fc_b} : {logits_t}, tensor<1x{n_cls}xf32>) outs({e2} : {logits_t}) {{"
-        )
-        em.emit("^bb0(%a: f32, %b: f32, %o: f32):")
-        em.emit("  %s = arith.addf %a, %b : f32")
-        em.emit("  linalg.yield %s : f32")
-        em.emit(f"}} -> {logits_t}")
-        return logits
+                sh = b32
+            if acc is None:
+                acc = sh
+            else:
+                nxt = em.new("pw")
+                em.emit(f"{nxt} = arith.ori {acc}, {sh} : i32")
+                acc = nxt
+        words.append(acc)
 
-    if paths:
-        # the skip vector packed into 32-bit words, compared with each fast path's words
-        words = []
-        for w0 in range(0, g, 32):
-            acc = None
-            for k in range(w0, min(g, w0 + 32)):
-                b32, sh = em.new("pb"), em.new("ps")
-                em.emit(f"{b32} = arith.extui {gate_preds[k]} : i1 to i32")
-                if k > w0:
-                    c = em.new("pc")
-                    em.emit(f"{c} = arith.constant {k - w0} : i32")
-                    em.emit(f"{sh} = arith.shli {b32}, {c} : i32")
-                else:
-                    sh = b32
-                if acc is None:
-                    acc = sh
-                else:
-                    nxt = em.new("pw")
-                    em.emit(f"{nxt} = arith.ori {acc}, {sh} : i32")
-                    acc = nxt
-            words.append(acc)
+    def branch(j: int) -> str:
+        if j == len(paths):
+            return network(None)
+        bits = paths[j]
+        match = None
+        for wi, w0 in enumerate(range(0, g, 32)):
+            code = sum(bits[k] << (k - w0) for k in range(w0, min(g, w0 + 32)))
+            c, eq = em.new("fc"), em.new("fm")
+            em.emit(f"{c} = arith.constant {code - (1 << 32) if code >= 1 << 31 else code} : i32")
+            em.emit(f"{eq} = arith.cmpi eq, {words[wi]}, {c} : i32")
+            if match is not None:
+                both = em.new("fm")
+                em.emit(f"{both} = arith.andi {match}, {eq} : i1")
+                eq = both
+            match = eq
+        res = em.new("fast")
+        em.emit(f"{res} = scf.if {match} -> ({logits_t}) {{")
+        em.indent += 1
+        em.emit(f"scf.yield {network(StaticGates(bits))} : {logits_t}")
+        em.indent -= 1
+        em.emit("} else {")
+        em.indent += 1
+        em.emit(f"scf.yield {branch(j + 1)} : {logits_t}")
+        em.indent -= 1
+        em.emit("}")
+        return res
 
-        def branch(j: int) -> str:
-            if j == len(paths):
-                return network(None)
-            bits = paths[j]
-            match = None
-            for wi, w0 in enumerate(range(0, g, 32)):
-                code = sum(bits[k] << (k - w0) for k in range(w0, min(g, w0 + 32)))
-                c, eq = em.new("fc"), em.new("fm")
-                em.emit(f"{c} = arith.constant {code - (1 << 32) if code >= 1 << 31 else code} : i32")
-                em.emit(f"{eq} = arith.cmpi eq, {words[wi]}, {c} : i32")
-                if match is not None:
-                    both = em.new("fm")
-                    em.emit(f"{both} = arith.andi {match}, {eq} : i1")
-                    eq = both
-                match = eq
-            res = em.new("fast")
-            em.emit(f"{res} = scf.if {match} -> ({logits_t}) {{")
-            em.indent += 1
-            em.emit(f"scf.yield {network(bits)} : {logits_t}")
-            em.indent -= 1
-            em.emit("} else {")
-            em.indent += 1
-            em.emit(f"scf.yield {branch(j + 1)} : {logits_t}")
-            em.indent -= 1
-            em.emit("}")
-            return res
+    return branch(0)
 
-        logits = branch(0)
-    else:
-        logits = network(static_skip)
-    results = logits_t
+
+def resnet_to_mlir(
+    model: nn.Module,
+    image_hw: tuple[int, int],
+    batch: int = 1,
+    static_skip: Sequence[int] | None = None,
+    bn_input: bool = False,
+    fast_paths: Sequence[Sequence[int]] = (),
+    gates: GateReader | None = None,
+    emitter: Emitter | None = None,
+) -> str:
+    """MLIR text of `model` (a GatedResNet or a SkipNet, in eval mode) for IREE; see the module docstring.
+
+    The gates are read by `gates` (default: `HostBufferGates`; `StaticGates(static_skip)` with
+    `static_skip`; a SkipNet's own `GateNetworkGates`). `emitter`: the Emitter to build with
+    (benchmarks/_emitter_variants.py holds the older variants the benchmarks compare with).
+
+    `bn_input`: BatchNorm is not folded; the function takes a third input `bn: f32[2K]` with the
+    per-channel scales then shifts of every BatchNorm (K channels in `explorer.bn.bn_layers`
+    order), so one module runs every configuration with its own re-estimated statistics.
+
+    `fast_paths`: configurations (0/1 per gate) that get a branch of their own, with their gates
+    resolved at compile time. The module compares the skip vector with each of them (one 32-bit
+    compare per 32 gates) before the first dispatch; on a match it runs that branch, which IREE
+    schedules as one submission like a statically compiled module, and any other skip vector
+    takes the per-gate `scf.if` path. Every `scf.if` boundary ends one submission and starts
+    another, with its own transient allocations and fences, so `explorer export` gives the Pareto
+    front's configurations fast paths (docs/benchmarks.md has the measurements).
+    """
+    from explorer.bn import bn_channels
+
+    gate_nets = getattr(model, "gates", None)
     if gate_nets is not None:
-        ex = em.new("executed")
-        em.emit(f"{ex} = tensor.from_elements {', '.join(executed)} : tensor<{g}xi32>")
-        em.emit(f"return {logits}, {ex} : {logits_t}, tensor<{g}xi32>")
-        results = f"({logits_t}, tensor<{g}xi32>)"
+        if static_skip is not None or bn_input:
+            raise ValueError("a SkipNet module decides its own gates: no static skip, no BatchNorm input")
+        model, gates = model.base, GateNetworkGates(gate_nets)
+    elif static_skip is not None:
+        gates = StaticGates(static_skip)
+    gates = gates or HostBufferGates()
+    if batch != 1:
+        raise ValueError(f"the module is generated for batch 1 (the deployment case), not {batch}")
+    model = model.eval()
+    in_c = model.conv1.in_channels
+    h, w = image_hw
+    g = model.num_gates
+    paths = _fast_path_bits(fast_paths, g)
+    if paths and not gates.upfront:
+        raise ValueError("fast paths need gate bits read before the first dispatch (a GateReader with upfront = True)")
+    em = emitter or Emitter()
+    em.emit("%zero = arith.constant 0.0 : f32")
+    em.emit("%zero_i = arith.constant 0 : i32")
+    gates.prologue(em, g)
+    stem, weights = _bn_affines(em, model, bn_input)
+    gates.constants(em)
+    fc = (
+        em.const("fc_w", model.fc.weight.detach().float().numpy().T),
+        em.const("fc_b", model.fc.bias.detach().float().numpy().reshape(1, -1)),
+    )
+    logits_t = f"tensor<{batch}x{model.fc.out_features}xf32>"
+
+    def network(reader: GateReader | None) -> str:
+        return _network(em, model, (batch, h, w, in_c), stem, weights, fc, reader or gates)
+
+    logits = _dispatch_fast_paths(em, gates.preds, paths, logits_t, network) if paths else network(None)
+    extra = gates.results(em, g)
+    if extra:
+        em.emit(f"return {logits}, {', '.join(v for v, _ in extra)} : {logits_t}, {', '.join(t for _, t in extra)}")
+        results = f"({logits_t}, {', '.join(t for _, t in extra)})"
     else:
         em.emit(f"return {logits} : {logits_t}")
-
-    sig = f"%image: {_t((batch, h, w, in_c))}"
-    if static_skip is None and gate_nets is None:
-        if skip_scalars:
-            sig += "".join(f", %skip_{k}: i32" for k in range(g))
-        else:
-            sig += ", %skip: !hal.buffer_view" if hoist_gates else f", %skip: tensor<{g}xi32>"
+        results = logits_t
+    sig = f"%image: {_t((batch, h, w, in_c))}" + gates.arguments(g)
     if bn_input:
-        sig += f", %bn: tensor<{2 * total}xf32>"
+        sig += f", %bn: tensor<{2 * bn_channels(model)}xf32>"
     head = f"func.func @{ENTRY}({sig}) -> {results} {{"
     blobs = ",\n".join(f'      {name}: "0x04000000{arr.tobytes().hex()}"' for name, arr in em.resources.items())
     return (

@@ -388,13 +388,17 @@ def test_bn_recal_study_exports_a_version_2_bundle(tiny_ckpt, tmp_path):
     assert subprocess.run(["sh", str(out / "preflight.sh")], capture_output=True).returncode == 0
 
 
-def test_gate_bits_as_scalar_arguments_give_the_same_logits(tiny_ckpt, tmp_path):
-    """benchmarks/gate_hoist.py's third variant (skip bits as i32 arguments) computes the same model."""
+def test_gate_bits_as_scalar_arguments_give_the_same_logits(tiny_ckpt, tmp_path, monkeypatch):
+    """benchmarks/gate_hoist.py's third variant (skip bits as i32 arguments, a GateReader of the
+    benchmarks' own) computes the same model: the gate-reading strategy is a real plug-in point."""
     from explorer.deploy.iree import TARGETS, compiler_path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    from _emitter_variants import ScalarArgGates
 
     ckpt = load_checkpoint(tiny_ckpt)
     src, dst = tmp_path / "s.mlir", tmp_path / "s.vmfb"
-    src.write_text(resnet_to_mlir(ckpt.model, (28, 28), skip_scalars=True))
+    src.write_text(resnet_to_mlir(ckpt.model, (28, 28), gates=ScalarArgGates()))
     subprocess.run([compiler_path(), str(src), *TARGETS["host"].flags, "-o", str(dst)], check=True)
     scalars, gated = IreeModule(dst), IreeModule(compile_checkpoint(ckpt, "host"))
     x = np.random.default_rng(1).standard_normal((1, 28, 28, 1)).astype(np.float32)
