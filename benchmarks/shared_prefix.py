@@ -15,8 +15,8 @@ import time
 import torch
 
 from explorer.checkpoint import load_checkpoint
-from explorer.evaluate import accuracy
 from explorer.evaluators import Subject, create_evaluator
+from explorer.models.predict import accuracy
 from explorer.skip import SkipConfig
 
 

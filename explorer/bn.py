@@ -225,7 +225,7 @@ def recalibrate_full_depth(
 ) -> tuple[nn.Module, dict]:
     """Re-estimate the full-depth statistics of `model`; returns the new model and a metadata record
     with validation and test accuracy (fractions) before and after."""
-    from explorer.evaluate import accuracy
+    from explorer.models.predict import accuracy
 
     calib = calibration_images(data, images, seed)
     stats = reestimate(model, calib, [SkipConfig.all_on(model.num_gates)], mean=data.mean, std=data.std)[0]

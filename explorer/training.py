@@ -44,8 +44,8 @@ import torch.nn.functional as F
 from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.data import DataSplits, default_crop_padding, iterate_batches, load_dataset, num_batches
 from explorer.errors import TrainingError
-from explorer.evaluate import accuracy
 from explorer.models import create_model
+from explorer.models.predict import accuracy
 from explorer.progress import TaskFn, TrainListener
 from explorer.run_folder import RunFolder
 

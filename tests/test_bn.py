@@ -15,8 +15,8 @@ import torch
 from explorer.bn import BNStats, bn_channels, bn_layers, calibration_images, recalibrated, reestimate
 from explorer.checkpoint import load_checkpoint
 from explorer.data import iterate_batches
-from explorer.evaluate import predict
 from explorer.evaluators import Subject, create_evaluator
+from explorer.models.predict import predict
 from explorer.skip import SkipConfig
 from explorer.storage import Database
 from explorer.storage.models import SCHEMA_VERSION

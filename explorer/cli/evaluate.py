@@ -12,7 +12,7 @@ from explorer.checkpoint import load_checkpoint
 from explorer.cli import app
 from explorer.cli.common import DataDirOption, ThreadsOption, load_for_checkpoint, make_console, set_threads
 from explorer.errors import DataError
-from explorer.evaluate import accuracy
+from explorer.models.predict import accuracy
 from explorer.skip import check_skip
 
 

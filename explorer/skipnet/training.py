@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.data import iterate_batches, load_dataset, num_batches
 from explorer.errors import TrainingError
-from explorer.evaluate import predict
+from explorer.models.predict import predict
 from explorer.progress import TrainListener
 from explorer.run_folder import RunFolder
 from explorer.skipnet.model import SkipNet

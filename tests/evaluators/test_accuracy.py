@@ -6,8 +6,8 @@ import pytest
 
 from explorer.checkpoint import load_checkpoint
 from explorer.errors import DataError
-from explorer.evaluate import predict
 from explorer.evaluators import Subject, create_evaluator
+from explorer.models.predict import predict
 from explorer.skip import SkipConfig
 
 ALL = [SkipConfig.from_int(i, 6) for i in range(64)]

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.engine import Engine
 from explorer.errors import DataError
-from explorer.evaluate import predict
 from explorer.evaluators import Subject, create_evaluator
 from explorer.models import create_model
+from explorer.models.predict import predict
 from explorer.search import create_strategy
 from explorer.skip import SkipConfig, SkipSpace
 from explorer.storage import Database, EvaluationRecord, StorageError, Trial

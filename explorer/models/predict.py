@@ -1,4 +1,5 @@
-"""Plain accuracy of one model and one skip configuration (the reference the faster evaluators match)."""
+"""Plain predictions and accuracy of one model and one skip configuration: the reference that the
+faster evaluators (`explorer.evaluators`, which measure configurations for a search) must match."""
 
 from __future__ import annotations
 
