@@ -21,6 +21,7 @@ import streamlit as st
 from explorer.dashboard import queries
 from explorer.dashboard.fmt import ACC, COSTS, HV, METRICS, MISSING, decimals, downloads, label, scaled, table
 from explorer.errors import ExplorerError
+from explorer.storage.models import REFERENCE
 
 VIEWS = ("Studies", "Trade-offs", "Evaluations", "Trial", "Compare", "Strategies", "Blocks", "Runtime")
 ACTIONS = ("Run", "Export")  # they queue studies, start processes, compile: not served with --read-only
@@ -243,7 +244,7 @@ def page_tradeoffs(ctx: Ctx) -> None:
     full = "1" * view.checkpoint.num_gates
     if colour == "strategy":
         style = strategy_style(df["strategy"].unique())
-        strategies = sel[sel["strategy"] != "reference"].groupby("strategy")  # the reference: a star, below
+        strategies = sel[sel["strategy"] != REFERENCE].groupby("strategy")  # the reference: a star, below
         for i, (name, part) in enumerate(sorted(strategies, key=lambda kv: kv[0])):
             part = part.assign(**{"found by": part["config"].map(found)})
             c, symbol = style[name]

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
-from explorer.storage import Database, EvaluationRecord, Study, Trial
-from explorer.storage.models import CheckpointRecord
+from explorer.storage import Database, overview
+from explorer.storage.models import REFERENCE
 
 if TYPE_CHECKING:  # the read model imports pymoo (about 0.6 s): only when a study is read
     from explorer.storage.results import StudyView
@@ -30,37 +29,16 @@ def open_db(url: str) -> Database:
 
 
 def studies_table(db: Database) -> pd.DataFrame:
-    """One row per study: checkpoint, data set, strategies, evaluations, last update (SQL aggregates)."""
-    with db.session() as s:
-        trials = (
-            select(Trial.study_id, func.count(Trial.id).label("trials"),
-                   func.count(func.distinct(Trial.config)).label("configurations"),
-                   func.max(Trial.created_at).label("last_trial"))
-            .group_by(Trial.study_id).subquery()
-        )  # fmt: skip
-        q = (
-            select(Study.name, CheckpointRecord.arch, CheckpointRecord.dataset, CheckpointRecord.num_gates,
-                   CheckpointRecord.sha256, Study.settings, Study.updated_at, trials.c.trials,
-                   trials.c.configurations, trials.c.last_trial)
-            .join(CheckpointRecord, CheckpointRecord.id == Study.checkpoint_id)
-            .outerjoin(trials, trials.c.study_id == Study.id)
-            .order_by(Study.updated_at.desc())
-        )  # fmt: skip
-        rows = s.execute(q).all()
-        strategies: dict[str, list[str]] = {}
-        for name, strategy in s.execute(
-            select(Study.name, Trial.strategy).join(Trial, Trial.study_id == Study.id).distinct()
-        ):  # portable: no group_concat / string_agg
-            if strategy != "reference":
-                strategies.setdefault(name, []).append(strategy)
-    out = []
-    for r in rows:
-        out.append({
-            "study": r.name, "arch": r.arch, "dataset": r.dataset, "gates": r.num_gates,
-            "checkpoint": r.sha256[:12], "objective": r.settings.get("cost_metric"),
-            "strategies": ", ".join(sorted(strategies.get(r.name, []))), "configurations": int(r.configurations or 0),
-            "last update": max(x for x in (r.updated_at, r.last_trial) if x is not None),
-        })  # fmt: skip
+    """One row per study: checkpoint, data set, strategies, evaluations, last update."""
+    out = [
+        {
+            "study": r["name"], "arch": r["arch"], "dataset": r["dataset"], "gates": r["num_gates"],
+            "checkpoint": r["sha256"][:12], "objective": r["settings"].get("cost_metric"),
+            "strategies": ", ".join(r["strategies"]), "configurations": r["configurations"],
+            "last update": r["last_update"],
+        }
+        for r in overview.study_summaries(db)
+    ]  # fmt: skip
     return pd.DataFrame(out)
 
 
@@ -128,7 +106,7 @@ def strategy_table(view: StudyView, stored: dict[str, int] | None = None) -> pd.
                     "left out (a metric missing)": stored.get(strategy, len(rows)) - len(rows), "hypervolume": hv,
                     "÷ exhaustive": hv / exhaustive if exhaustive else None,
                     "wall time (s)": sum(r["wall_time_s"] for r in rows)})  # fmt: skip
-    for strategy in sorted(set(stored) - set(view.strategies()) - {"reference"}):  # nothing of it shown
+    for strategy in sorted(set(stored) - set(view.strategies()) - {REFERENCE}):  # nothing of it shown
         out.append({"strategy": strategy, "trials stored": stored[strategy], "evaluations shown": 0,
                     "left out (a metric missing)": stored[strategy], "hypervolume": None, "÷ exhaustive": None,
                     "wall time (s)": None})  # fmt: skip
@@ -189,80 +167,32 @@ def load(db: Database, study: str, device: str | None = None) -> StudyView:
 
 def db_version(db: Database) -> tuple:
     """Changes whenever a study, trial or evaluation is added or updated: the key of every cache."""
-    with db.session() as s:
-        trials = s.execute(select(func.count(Trial.id), func.max(Trial.id))).one()
-        evals = s.execute(select(func.count(EvaluationRecord.id), func.max(EvaluationRecord.id))).one()
-        studies = s.execute(select(func.count(Study.id), func.max(Study.updated_at))).one()
-    return (*trials, *evals, studies[0], str(studies[1]))
+    return overview.db_version(db)
 
 
 def study_versions(db: Database) -> dict[str, tuple]:
-    """Per study, what changes when its view may change: its trials (count, last id), the
-    evaluations of its checkpoint (count, last id), its last update. Keys the caches of one study,
-    so a running search makes only its own study read again."""
-    with db.session() as s:
-        trials = dict((r[0], r[1:]) for r in s.execute(
-            select(Trial.study_id, func.count(Trial.id), func.max(Trial.id)).group_by(Trial.study_id)))  # fmt: skip
-        evals = dict((r[0], r[1:]) for r in s.execute(
-            select(EvaluationRecord.checkpoint_id, func.count(EvaluationRecord.id), func.max(EvaluationRecord.id))
-            .group_by(EvaluationRecord.checkpoint_id)))  # fmt: skip
-        studies = s.execute(select(Study.id, Study.name, Study.checkpoint_id, Study.updated_at)).all()
-    return {name: (*trials.get(sid, (0, None)), *evals.get(cid, (0, None)), str(updated))
-            for sid, name, cid, updated in studies}  # fmt: skip
+    """Per study, what changes when its view may change (keys the caches of one study, so a
+    running search makes only its own study read again)."""
+    return overview.study_versions(db)
 
 
 def left_out(db: Database, view: StudyView) -> pd.DataFrame:
     """The study's trials that its view leaves out, and why: one row per (strategy, configuration)
     with the evaluators (under the view's settings) that have not measured it."""
-    from explorer.storage.results import ENERGY_EVALUATOR
-
-    contexts = view.settings["evaluators"]
-    required = set(contexts) - {ENERGY_EVALUATOR}
-    columns = ["strategy", "config", "missing"]
-    shown = {(r["strategy"], r["config"]) for r in view.rows}
-    with db.session() as s:
-        sid = s.scalars(select(Study.id).where(Study.name == view.name)).one()
-        if s.scalar(select(func.count(Trial.id)).where(Trial.study_id == sid)) == len(shown):
-            return pd.DataFrame([], columns=columns)  # nothing left out (the common case: no row read)
-        trials = [t for t in s.execute(select(Trial.strategy, Trial.config).where(Trial.study_id == sid))
-                  if tuple(t) not in shown]  # fmt: skip
-        configs = sorted({c for _, c in trials})
-        have: dict[str, set] = {}
-        for i in range(0, len(configs), 500):
-            for config, evaluator, context in s.execute(
-                select(EvaluationRecord.config, EvaluationRecord.evaluator, EvaluationRecord.context).where(
-                    EvaluationRecord.checkpoint_id == view.checkpoint.id,
-                    EvaluationRecord.config.in_(configs[i : i + 500]),
-                )
-            ):
-                if contexts.get(evaluator) == context:
-                    have.setdefault(config, set()).add(evaluator)
-    out = [(st, c, ", ".join(sorted(required - have.get(c, set())))) for st, c in trials]
-    return pd.DataFrame(out, columns=columns)
+    rows = [(st, c, ", ".join(missing)) for st, c, missing in overview.left_out(db, view)]
+    return pd.DataFrame(rows, columns=["strategy", "config", "missing"])
 
 
 def trial_counts(db: Database, study: str) -> dict[str, int]:
     """Trials stored per strategy (what the database holds, before any view drops one)."""
-    with db.session() as s:
-        rows = s.execute(
-            select(Trial.strategy, func.count(Trial.id)).join(Study, Study.id == Trial.study_id)
-            .where(Study.name == study).group_by(Trial.strategy)
-        ).all()  # fmt: skip
-    return dict(rows)
+    return overview.trial_counts(db, study)
 
 
 def config_records(db: Database, view: StudyView, config: str) -> pd.DataFrame:
     """Every measurement stored for one configuration of the study's checkpoint (any settings)."""
-    with db.session() as s:
-        rows = s.execute(
-            select(EvaluationRecord.evaluator, EvaluationRecord.context, EvaluationRecord.metrics,
-                   EvaluationRecord.wall_time_s)
-            .where(EvaluationRecord.checkpoint_id == view.checkpoint.id, EvaluationRecord.config == config)
-            .order_by(EvaluationRecord.evaluator)
-        ).all()  # fmt: skip
     used = view.settings["evaluators"]
     out = []
-    for evaluator, context, metrics, wall in rows:
+    for evaluator, context, metrics, wall in overview.config_measurements(db, view.checkpoint.id, config):
         for metric, value in metrics.items():
             out.append({"evaluator": evaluator, "settings": context, "metric": metric, "value": value,
                         "wall time (s)": wall, "used by this view": used.get(evaluator) == context})  # fmt: skip
@@ -271,14 +201,7 @@ def config_records(db: Database, view: StudyView, config: str) -> pd.DataFrame:
 
 def devices(db: Database, study: str) -> list[str]:
     """Boards with imported latencies for this study."""
-    with db.session() as s:
-        sid = s.scalars(select(Study.id).where(Study.name == study)).first()
-        ctx = s.scalars(
-            select(func.distinct(EvaluationRecord.context)).where(
-                EvaluationRecord.study_id == sid, EvaluationRecord.evaluator == "latency-device"
-            )
-        ).all()
-    return [c.split("=", 1)[1] for c in ctx]
+    return overview.devices(db, study)
 
 
 TABLE1_COLUMNS = ("method", "accuracy", "processed_x", "inferences_per_w_x")

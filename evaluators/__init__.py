@@ -8,9 +8,18 @@ from explorer.evaluators._base import (
     EVALUATORS,
     BaseEvaluator,
     Subject,
+    artifact_producers,
     create_evaluator,
     evaluator_names,
     register_evaluator,
 )
 
-__all__ = ["EVALUATORS", "BaseEvaluator", "Subject", "create_evaluator", "evaluator_names", "register_evaluator"]
+__all__ = [
+    "EVALUATORS",
+    "BaseEvaluator",
+    "Subject",
+    "artifact_producers",
+    "create_evaluator",
+    "evaluator_names",
+    "register_evaluator",
+]

@@ -90,6 +90,12 @@ def evaluator_names() -> list[str]:
     return sorted(EVALUATORS)
 
 
+def artifact_producers(artifact: str) -> list[str]:
+    """The evaluators that declare `artifact` (e.g. "bn_stats"): where a study's artifacts of that
+    kind are stored (the store keys artifacts by evaluator, not by what they hold)."""
+    return sorted(name for name, cls in EVALUATORS.items() if cls.artifact == artifact)
+
+
 def host_cpu() -> str:
     """A short name of this machine's CPU, part of latency contexts (latency depends on it)."""
     import platform

@@ -27,7 +27,7 @@ from explorer.errors import ExplorerError
 from explorer.runtime.energy import get_profile
 from explorer.search import strategy_names
 from explorer.storage import Database
-from explorer.storage.results import StudyView, load_study
+from explorer.storage.results import REFERENCE, StudyView, load_study
 
 PAPER = {
     "fig1": "ResNet-110 on CIFAR-10: Stochastic Depth keeps far more accuracy as blocks are skipped than standard "
@@ -279,7 +279,7 @@ def strategies(db: Database, entry: dict, img: Path) -> list[str]:
 
 
 def _reference_rows(view: StudyView) -> list[dict]:
-    return [r for r in view.rows if r["strategy"] == "reference"]
+    return [r for r in view.rows if r["strategy"] == REFERENCE]
 
 
 def bn(db: Database, entry: dict, img: Path) -> list[str]:

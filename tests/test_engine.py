@@ -161,7 +161,7 @@ def test_an_evaluators_declared_artifact_is_stored_apart_from_its_metrics(db):
     engine = Engine(db, subject, "s", [AccuracyWithStats(subject), Macs(subject)], "macs")
     engine.run(Scripted([["0111"]]))
     view = load_study(db, "s")
-    assert view.bn_stats == {"1111": b"1111", "0111": b"0111"}
+    assert view.artifacts == {AccuracyWithStats.name: {"1111": b"1111", "0111": b"0111"}}
     assert all(set(e.metrics) == {"accuracy", "macs"} for e in view.evaluations())
 
 

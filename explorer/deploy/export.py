@@ -62,6 +62,17 @@ def study_checkpoint(view: StudyView, override: str | Path | None = None) -> Che
     return ckpt
 
 
+def bn_artifacts(view: StudyView) -> dict[str, bytes]:
+    """Configuration → re-estimated BatchNorm statistics stored in the study (empty without them),
+    from whichever evaluator declares the "bn_stats" artifact."""
+    from explorer.evaluators import artifact_producers
+
+    for evaluator in artifact_producers("bn_stats"):
+        if view.artifacts.get(evaluator):
+            return view.artifacts[evaluator]
+    return {}
+
+
 def front_rows(view: StudyView, min_accuracy: float | None = None, model=None) -> list[ParetoRow]:
     """The front as runtime rows; with per-configuration BatchNorm statistics in the study (and the
     model to turn them into scales and shifts), every row carries its own."""
@@ -71,12 +82,14 @@ def front_rows(view: StudyView, min_accuracy: float | None = None, model=None) -
             "the runtime file needs latencies; run explorer search with a latency objective"
         )
 
+    bn_stats = bn_artifacts(view)
+
     def bn_of(config) -> np.ndarray | None:
-        if model is None or not view.bn_stats:
+        if model is None or not bn_stats:
             return None
         from explorer.bn import BNStats, bn_channels
 
-        stats = BNStats.from_bytes(view.bn_stats[str(config)], bn_channels(model))
+        stats = BNStats.from_bytes(bn_stats[str(config)], bn_channels(model))
         return np.concatenate(stats.scale_shift(model))
 
     chosen = [e for e in view.front() if min_accuracy is None or e["accuracy"] >= min_accuracy]

@@ -23,6 +23,10 @@ from datetime import datetime, timezone
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+REFERENCE = "reference"  # pseudo-strategy of the full-depth configuration every study evaluates first
+DEVICE_EVALUATOR = "latency-device"  # latencies imported from a board (explorer import-latency)
+ENERGY_EVALUATOR = "energy-device"  # energy per inference metered on a board (explorer import-energy)
+
 # 2: evaluations.blob (per-configuration BatchNorm statistics); 3: ix_evaluation_config;
 # 4: studies/trials renamed explorer_studies/explorer_trials (optuna's names), workers, claims, jobs
 SCHEMA_VERSION = 4

@@ -19,12 +19,16 @@ from sqlalchemy import func, select
 from explorer.errors import ConfigError
 from explorer.pareto import front_indices, hypervolume
 from explorer.skip import Evaluation, SkipConfig
-from explorer.storage.models import CheckpointRecord, EvaluationRecord, Study, Trial
+from explorer.storage.models import (  # the names are re-exported: results is where callers look for them
+    DEVICE_EVALUATOR,
+    ENERGY_EVALUATOR,
+    REFERENCE,
+    CheckpointRecord,
+    EvaluationRecord,
+    Study,
+    Trial,
+)
 from explorer.storage.session import Database, StorageError, StudySettingsError
-
-REFERENCE = "reference"  # pseudo-strategy of the full-depth configuration every study evaluates first
-DEVICE_EVALUATOR = "latency-device"  # latencies imported from a board (explorer import-latency)
-ENERGY_EVALUATOR = "energy-device"  # energy per inference metered on a board (explorer import-energy)
 
 
 def device_context(device: str) -> str:
@@ -164,7 +168,9 @@ class StudyView:
     settings: dict
     checkpoint: CheckpointRecord
     rows: list[dict]  # one per (strategy, configuration): config, strategy, seq, metrics, wall_time_s
-    bn_stats: dict[str, bytes] = field(default_factory=dict)  # config → re-estimated BatchNorm statistics
+    # evaluator → config → the artifact (bytes) it stored beside its metrics (the accuracy evaluator's
+    # re-estimated BatchNorm statistics); which evaluator declares which artifact is the registry's business
+    artifacts: dict[str, dict[str, bytes]] = field(default_factory=dict)
     measured_by: dict[str, str] = field(default_factory=dict)  # metric → the evaluator that stored it
 
     @property
@@ -247,7 +253,7 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
             .order_by(Trial.strategy, Trial.seq)
         )  # fmt: skip
         merged: dict[tuple[str, str], dict] = {}
-        blobs: dict[str, bytes] = {}
+        artifacts: dict[str, dict[str, bytes]] = {}
         measured_by: dict[str, str] = {}
         for strategy, config, seq, evaluator, context, metrics, wall, blob in s.execute(q):
             if contexts.get(evaluator) != context:
@@ -261,8 +267,8 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
                 measured_by.setdefault(metric, evaluator)
             row["wall_time_s"] += wall
             row["by"].add(evaluator)
-            if blob is not None and evaluator == "accuracy" and not plain_bn:
-                blobs[config] = blob
+            if blob is not None and not plain_bn:  # stock statistics: the stored ones belong to the other accuracy
+                artifacts.setdefault(evaluator, {})[config] = blob
         # a configuration counts once every evaluator of the study has measured it (metered energy
         # is optional: merged where imported)
         required = set(contexts) - {ENERGY_EVALUATOR}
@@ -277,4 +283,4 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
             raise StorageError(
                 f"study {name!r} has no latencies imported for device {device!r}: run explorer import-latency"
             )
-        return StudyView(study.name, settings, checkpoint, rows, blobs, measured_by)
+        return StudyView(study.name, settings, checkpoint, rows, artifacts, measured_by)
