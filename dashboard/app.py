@@ -9,6 +9,7 @@ results database; exports go through the same code as `explorer export`, searche
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from pathlib import Path
@@ -136,6 +137,23 @@ def pick_study(ctx: Ctx, key: str = "study", label_: str = "Study") -> str | Non
     return study
 
 
+def study_page(title: str):
+    """A page about one study: its header and the study picker run first, and the page gets the
+    chosen study (nothing more is drawn while the database has none)."""
+
+    def wrap(page):
+        @functools.wraps(page)
+        def draw(ctx: Ctx) -> None:
+            st.header(title)
+            study = pick_study(ctx)
+            if study is not None:
+                page(ctx, study)
+
+        return draw
+
+    return wrap
+
+
 def report_left_out(ctx: Ctx, study: str, device: str | None) -> pd.DataFrame:
     """Say which of the study's trials a view leaves out, and why (a metric not measured)."""
     gone = left_out(ctx.url, study, device, ctx.v(study))
@@ -203,11 +221,8 @@ def front_of(configs: pd.DataFrame, cost_label: str) -> pd.DataFrame:
     return configs.iloc[idx].sort_values(cost_label)
 
 
-def page_tradeoffs(ctx: Ctx) -> None:
-    st.header("Trade-offs")
-    study = pick_study(ctx)
-    if study is None:
-        return
+@study_page("Trade-offs")
+def page_tradeoffs(ctx: Ctx, study: str) -> None:
     devices = queries.devices(ctx.db, study)
     device = st.sidebar.selectbox("Latency from", ["this machine (study)"] + devices, key=f"device|{study}")
     device = None if device.startswith("this machine") else device
@@ -286,11 +301,8 @@ def page_tradeoffs(ctx: Ctx) -> None:
         st.caption("Click or lasso points to list them; Trial shows one configuration in full.")
 
 
-def page_evaluations(ctx: Ctx) -> None:
-    st.header("Evaluations")
-    study = pick_study(ctx)
-    if study is None:
-        return
+@study_page("Evaluations")
+def page_evaluations(ctx: Ctx, study: str) -> None:
     configs = configurations(ctx.url, study, None, ctx.v(study))
     gone = report_left_out(ctx, study, None)
     if configs.empty:
@@ -322,11 +334,8 @@ def page_evaluations(ctx: Ctx) -> None:
             table(gone.rename(columns={"missing": "not measured by"}), key="left_out_table")
 
 
-def page_trial(ctx: Ctx) -> None:
-    st.header("Trial")
-    study = pick_study(ctx)
-    if study is None:
-        return
+@study_page("Trial")
+def page_trial(ctx: Ctx, study: str) -> None:
     view = ctx.view(study)
     configs = configurations(ctx.url, study, None, ctx.v(study))
     if configs.empty:
@@ -410,11 +419,8 @@ def page_compare(ctx: Ctx) -> None:
     table(pd.DataFrame(rows), key="compare_table")
 
 
-def page_strategies(ctx: Ctx) -> None:
-    st.header("Strategies")
-    study = pick_study(ctx)
-    if study is None:
-        return
+@study_page("Strategies")
+def page_strategies(ctx: Ctx, study: str) -> None:
     view = ctx.view(study)
     report_left_out(ctx, study, None)
     hist = queries.hypervolume_history(view)
@@ -433,11 +439,8 @@ def page_strategies(ctx: Ctx) -> None:
     table(out, key="strategies_table")
 
 
-def page_blocks(ctx: Ctx) -> None:
-    st.header("Blocks")
-    study = pick_study(ctx)
-    if study is None:
-        return
+@study_page("Blocks")
+def page_blocks(ctx: Ctx, study: str) -> None:
     view = ctx.view(study)
     st.subheader("What each block is worth")
     table(queries.block_importance(view), key="blocks_table")
@@ -588,11 +591,8 @@ def page_run(ctx: Ctx) -> None:
     table(workers, key="run_workers")
 
 
-def page_export(ctx: Ctx) -> None:
-    st.header("Export a bundle")
-    study = pick_study(ctx)
-    if study is None:
-        return
+@study_page("Export a bundle")
+def page_export(ctx: Ctx, study: str) -> None:
     from explorer.deploy.iree import TARGETS
 
     view = ctx.view(study)

@@ -371,6 +371,7 @@ def test_real_browser(db, tmp_path):
     """One browser session: a link opens page and study; the front and its axes are drawn; the
     Blocks heat map labels every row; a page other than Studies refreshes while the database changes."""
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -399,7 +400,8 @@ def test_real_browser(db, tmp_path):
                 break
             except OSError:
                 time.sleep(0.5)
-        wait = WebDriverWait(driver, 120)
+        # an element replaced by a redraw while it is read is not there yet: the wait tries again
+        wait = WebDriverWait(driver, 120, ignored_exceptions=(StaleElementReferenceException,))
         driver.get(f"http://127.0.0.1:{port}/?page=Trade-offs&study=m")
         wait.until(lambda d: d.find_elements(By.XPATH, "//h2[starts-with(., 'Trade-offs')]"))
         points = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"{chart} .scatterlayer .point"))
@@ -414,8 +416,8 @@ def test_real_browser(db, tmp_path):
         driver.save_screenshot(str(shots / "tradeoffs.png"))
         assert (shots / "tradeoffs.png").stat().st_size > 10_000
         driver.get(f"http://127.0.0.1:{port}/?page=Blocks&study=s")
-        ticks = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"{chart} .ytick text"))
-        rows = [t.text for t in ticks]
+        # the heat map's labels, read once the chart stops being redrawn (a redraw replaces them)
+        rows = wait.until(lambda d: [t.text for t in d.find_elements(By.CSS_SELECTOR, f"{chart} .ytick text")])
         assert len(rows) >= 2 and rows[0].endswith(" %)") and len(set(rows)) == len(rows)
         heat = driver.execute_script(
             "return document.querySelector(\"[data-testid='stPlotlyChart'] .js-plotly-plot\").data[0].z.length"
