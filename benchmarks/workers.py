@@ -22,13 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from explorer.checkpoint import load_checkpoint
 from explorer.engine import Engine
 from explorer.evaluators import Subject, create_evaluator
 from explorer.skip import SkipConfig
-from explorer.storage import Database, EvaluationRecord
+from explorer.storage import Database, overview
 from explorer.workers import Worker
 
 REF = Path(__file__).resolve().parents[1] / "models" / "resnet20-sd-fmnist"
@@ -56,11 +54,7 @@ def run_search(url: str, workers: int, limit: int) -> tuple[float, float]:
     subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     wall = time.perf_counter() - t0
     db = Database(url, create=False)
-    with db.session() as s:
-        first, last, n = s.execute(
-            select(func.min(EvaluationRecord.created_at), func.max(EvaluationRecord.created_at), func.count())
-            .where(EvaluationRecord.evaluator == "accuracy")
-        ).one()  # fmt: skip
+    first, last, n = overview.evaluation_span(db, "accuracy")
     db.dispose()
     assert n == 64, n
     return 63 / ((last - first).total_seconds() / 60), wall  # 63 intervals between 64 stored results

@@ -144,3 +144,15 @@ def devices(db: Database, study: str) -> list[str]:
             )
         ).all()
     return [c.split("=", 1)[1] for c in ctx]
+
+
+def evaluation_span(db: Database, evaluator: str) -> tuple:
+    """(first stored, last stored, count) of one evaluator's results in the whole database: the
+    throughput of a search, read back from what it stored."""
+    with db.session() as s:
+        return tuple(
+            s.execute(
+                select(func.min(EvaluationRecord.created_at), func.max(EvaluationRecord.created_at), func.count())
+                .where(EvaluationRecord.evaluator == evaluator)
+            ).one()
+        )
