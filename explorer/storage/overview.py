@@ -152,7 +152,8 @@ def evaluation_span(db: Database, evaluator: str) -> tuple:
     with db.session() as s:
         return tuple(
             s.execute(
-                select(func.min(EvaluationRecord.created_at), func.max(EvaluationRecord.created_at), func.count())
-                .where(EvaluationRecord.evaluator == evaluator)
+                select(
+                    func.min(EvaluationRecord.created_at), func.max(EvaluationRecord.created_at), func.count()
+                ).where(EvaluationRecord.evaluator == evaluator)
             ).one()
         )
