@@ -622,8 +622,9 @@ def page_export(ctx: Ctx, study: str) -> None:
 
         st.session_state.pop("export_zip", None)
         with st.spinner("compiling the module ..."), tempfile.TemporaryDirectory() as tmp:
-            out = export_bundle(view, Path(tmp) / "bundle", target=target, min_accuracy=min_acc / 100 or None,
-                                checkpoint=ckpt)  # fmt: skip
+            with_stats = queries.load(ctx.db, study, artifacts=True)  # the cached view leaves them unread
+            out = export_bundle(with_stats, Path(tmp) / "bundle", target=target,
+                                min_accuracy=min_acc / 100 or None, checkpoint=ckpt)  # fmt: skip
             buf = io.BytesIO()
             with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
                 for f in sorted(out.iterdir()):

@@ -159,10 +159,11 @@ def ranking_order(rows: list[dict]) -> list[int]:
     return order if chain and len(chain[0]) == 1 else []
 
 
-def load(db: Database, study: str, device: str | None = None) -> StudyView:
+def load(db: Database, study: str, device: str | None = None, artifacts: bool = False) -> StudyView:
+    """A study's view; its artifacts (BatchNorm statistics) only when asked, for building a bundle."""
     from explorer.storage.results import load_study
 
-    return load_study(db, study, device=device)
+    return load_study(db, study, device=device, artifacts=artifacts)
 
 
 def db_version(db: Database) -> tuple:

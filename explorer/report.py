@@ -75,7 +75,7 @@ def _provenance(views: list[StudyView], entry: dict) -> list[str]:
 
 def _study(db: Database, name: str) -> StudyView:
     try:
-        return load_study(db, name)
+        return load_study(db, name, artifacts=False)
     except ExplorerError as e:
         raise ReportError(f"report spec names study {name!r}: {e}") from None
 
@@ -284,7 +284,7 @@ def _reference_rows(view: StudyView) -> list[dict]:
 
 def bn(db: Database, entry: dict, img: Path) -> list[str]:
     recal = _study(db, entry["study"])
-    plain = load_study(db, entry["study"], plain_bn=True)
+    plain = load_study(db, entry["study"], plain_bn=True, artifacts=False)
     best = {}
     for label, view in (("stock statistics", plain), ("re-estimated per configuration", recal)):
         groups = by_count(view)

@@ -83,6 +83,12 @@ def front_rows(view: StudyView, min_accuracy: float | None = None, model=None) -
         )
 
     bn_stats = bn_artifacts(view)
+    searched_with_bn = {"accuracy_plain"} <= set(view.full.metrics) and "accuracy_recal" not in view.full.metrics
+    if model is not None and searched_with_bn and not bn_stats:  # never a bundle with the wrong statistics
+        raise BundleError(
+            f"study {view.name!r} was searched with per-configuration BatchNorm statistics, but this view of it "
+            "was read without them: load it with load_study(..., artifacts=True)"
+        )
 
     def bn_of(config) -> np.ndarray | None:
         if model is None or not bn_stats:

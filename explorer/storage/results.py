@@ -10,11 +10,12 @@ serves every study with the same settings.
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select
 
 from explorer.errors import ConfigError
 from explorer.pareto import front_indices, hypervolume
@@ -160,6 +161,13 @@ def _settings_text(settings: dict) -> str:
 # -- reads ---------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _config_of(bits: str) -> SkipConfig:
+    """The SkipConfig of a stored bit string (immutable, so one object serves every view that reads
+    it: a study of 10,000 configurations is read for its front more than once per page)."""
+    return SkipConfig(tuple(int(b) for b in bits))
+
+
 @dataclass
 class StudyView:
     """Everything stored for one study: its settings, checkpoint, and per-strategy evaluations."""
@@ -186,7 +194,7 @@ class StudyView:
         seen: dict[str, Evaluation] = {}
         for r in self.rows:
             if (strategy is None or r["strategy"] == strategy) and r["config"] not in seen:
-                seen[r["config"]] = Evaluation(SkipConfig(tuple(int(b) for b in r["config"])), r["metrics"])
+                seen[r["config"]] = Evaluation(_config_of(r["config"]), r["metrics"])
         return list(seen.values())
 
     def strategies(self) -> list[str]:
@@ -195,9 +203,9 @@ class StudyView:
     @property
     def full(self) -> Evaluation:
         full = "1" * self.checkpoint.num_gates
-        for e in self.evaluations():
-            if str(e.config) == full:
-                return e
+        for r in self.rows:  # the first row of it, as in evaluations()
+            if r["config"] == full:
+                return Evaluation(_config_of(full), r["metrics"])
         if DEVICE_EVALUATOR in self.settings["evaluators"]:
             raise StorageError(
                 f"no latency of the full-depth configuration {full} was imported for "
@@ -222,13 +230,17 @@ class StudyView:
         return sum(r["wall_time_s"] for r in self.rows if r["strategy"] == strategy)
 
 
-def load_study(db: Database, name: str, device: str | None = None, plain_bn: bool = False) -> StudyView:
+def load_study(
+    db: Database, name: str, device: str | None = None, plain_bn: bool = False, artifacts: bool = True
+) -> StudyView:
     """Read a study and the evaluations of all its trials under the study's evaluator settings.
 
     `device`: use the latencies imported for that device instead of the study's own latency
     evaluator (only configurations measured on the device are then part of the view).
     `plain_bn`: in a study searched with BatchNorm re-estimation, use the accuracy with the stock
     statistics (`accuracy_plain`) instead, to compare both fronts.
+    `artifacts=False`: leave the stored artifacts (BatchNorm statistics, kilobytes per configuration)
+    unread, for views that only look at the metrics.
     """
     with db.session() as s:
         study = s.scalars(select(Study).where(Study.name == name)).first()
@@ -246,7 +258,8 @@ def load_study(db: Database, name: str, device: str | None = None, plain_bn: boo
         contexts = settings["evaluators"]
         q = (
             select(Trial.strategy, Trial.config, Trial.seq, EvaluationRecord.evaluator, EvaluationRecord.context,
-                   EvaluationRecord.metrics, EvaluationRecord.wall_time_s, EvaluationRecord.blob)
+                   EvaluationRecord.metrics, EvaluationRecord.wall_time_s,
+                   EvaluationRecord.blob if artifacts else null())
             .join(EvaluationRecord, (EvaluationRecord.config == Trial.config)
                   & (EvaluationRecord.checkpoint_id == study.checkpoint_id))
             .where(Trial.study_id == study.id)

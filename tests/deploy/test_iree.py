@@ -16,11 +16,14 @@ import torch
 import torch.nn as nn
 
 from explorer.checkpoint import load_checkpoint, save_checkpoint
-from explorer.deploy.bundle import read_bundle
+from explorer.deploy.bundle import BundleError, read_bundle
+from explorer.deploy.export import front_rows
 from explorer.deploy.iree import IreeModule, compile_checkpoint
 from explorer.deploy.mlir import resnet_to_mlir
 from explorer.models import create_model
 from explorer.skip import SkipConfig
+from explorer.storage import Database
+from explorer.storage.results import load_study
 
 ENV = {**os.environ, "COLUMNS": "200"}
 
@@ -364,6 +367,10 @@ def test_bn_recal_study_exports_a_version_2_bundle(tiny_ckpt, tmp_path):
     r = run("search", "--checkpoint", str(tiny_ckpt), "--strategy", "sensitivity", "--limit", "200", "--bn-recal", "256",
             "--db", db, "--study", "r")  # fmt: skip
     assert r.returncode == 0, r.stderr
+    # a view read without its artifacts (as the dashboard reads views) never makes a bundle without them
+    bare = load_study(Database(db, create=False), "r", artifacts=False)
+    with pytest.raises(BundleError, match="read without them"):
+        front_rows(bare, model=load_checkpoint(tiny_ckpt).model)
     out = tmp_path / "bundle"
     assert run("export", "--db", db, "--study", "r", "--out", str(out), "--kit").returncode == 0
     bundle = read_bundle(out)
