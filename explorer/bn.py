@@ -221,10 +221,11 @@ def recalibrated(model: nn.Module, stats: BNStats) -> nn.Module:
 
 
 def recalibrate_full_depth(
-    model: nn.Module, data: DataSplits, images: int = 2000, seed: int = 0
+    model: nn.Module, data: DataSplits, images: int = 2000, seed: int = 0, val_before: float | None = None
 ) -> tuple[nn.Module, dict]:
     """Re-estimate the full-depth statistics of `model`; returns the new model and a metadata record
-    with validation and test accuracy (fractions) before and after."""
+    with validation and test accuracy (fractions) before and after. `val_before`: the model's
+    validation accuracy where the caller has just measured it (training's last epoch), not measured again."""
     from explorer.models.predict import accuracy
 
     calib = calibration_images(data, images, seed)
@@ -235,7 +236,7 @@ def recalibrate_full_depth(
         "images": int(len(calib)),
         "seed": seed,
         "source": "training split",
-        "val_before": accuracy(model, data.val_x, data.val_y, **kw),
+        "val_before": val_before if val_before is not None else accuracy(model, data.val_x, data.val_y, **kw),
         "val_after": accuracy(new, data.val_x, data.val_y, **kw),
         "test_before": accuracy(model, data.test_x, data.test_y, **kw),
         "test_after": accuracy(new, data.test_x, data.test_y, **kw),

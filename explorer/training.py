@@ -457,7 +457,9 @@ def _finish(
     if bn_recal:
         from explorer.bn import recalibrate_full_depth
 
-        model, recal_info = recalibrate_full_depth(model, data, bn_recal, seed=cfg.seed)
+        # the last epoch scored this very model on the validation split already
+        val_before = run.history[-1]["val_acc"] if run.history else None
+        model, recal_info = recalibrate_full_depth(model, data, bn_recal, seed=cfg.seed, val_before=val_before)
         listener.message(
             f"BatchNorm statistics re-estimated on {recal_info['images']} training images: "
             f"val {100 * recal_info['val_before']:.2f}% → {100 * recal_info['val_after']:.2f}%"
