@@ -14,8 +14,8 @@ tensor; its shape and type are asserted) so that the host reads the gate bits fr
 With `static_skip` the gates are resolved at compile time instead (skipped blocks are left out):
 the baseline of the gate-overhead benchmark.
 
-How a module reads its gate bits is a `GateReader` (host-read buffer, static, SkipNet's gate
-networks; benchmarks/_emitter_variants.py adds older ones); `_dispatch_fast_paths` puts the
+How a module reads its gate bits is a `GateReader` (host-read buffer, static; SkipNet's gate
+networks in explorer/skipnet/emitter.py; benchmarks/_emitter_variants.py adds older ones); `_dispatch_fast_paths` puts the
 fast-path branches in front of the per-gate network.
 """
 
@@ -291,28 +291,6 @@ class Emitter:
         self.emit(f"}} -> {t}")
         return out, out_shape
 
-    def gate_logit_positive(self, x: str, shape, weights, pred: str) -> None:
-        """SkipNet gate on activation x: sets i1 `pred` = (gate logit > 0), i.e. sigmoid > 0.5."""
-        w1, w1s, b1, w2, w2s, b2, fw, fb, maxpool = weights
-        if maxpool:
-            x, shape = self.maxpool2(x, shape)
-        h1, s1 = self.conv_bias_act(x, shape, w1, w1s, b1, 1, relu=True)
-        h2, s2 = self.conv_bias_act(h1, s1, w2, w2s, b2, 2, relu=True)
-        pooled, (n, c) = self.global_avg(h2, s2)
-        e, f, mm, idx, val = self.new("e"), self.new("f"), self.new("mm"), self.new("i"), self.new("lv")
-        self.emit(f"{e} = tensor.empty() : tensor<1x1xf32>")
-        self.emit(f"{f} = linalg.fill ins(%zero : f32) outs({e} : tensor<1x1xf32>) -> tensor<1x1xf32>")
-        self.emit(
-            f"{mm} = linalg.matmul ins({pooled}, {fw} : tensor<{n}x{c}xf32>, tensor<{c}x1xf32>) "
-            f"outs({f} : tensor<1x1xf32>) -> tensor<1x1xf32>"
-        )
-        self.emit(f"{idx} = arith.constant 0 : index")
-        self.emit(f"{val} = tensor.extract {mm}[{idx}, {idx}] : tensor<1x1xf32>")
-        thr = self.new("thr")
-        # logit = dot + bias > 0  ⇔  dot > −bias
-        self.emit(f"{thr} = arith.constant {-fb!r} : f32")
-        self.emit(f"{pred} = arith.cmpf ogt, {val}, {thr} : f32")
-
     def shortcut(self, x: str, shape, stride: int, extra: int):
         """Option-A shortcut: strided subsampling, then zero channels split before/after."""
         n, h, w, c = shape
@@ -424,39 +402,6 @@ class StaticGates(GateReader):
 
     def fixed(self, gate: int) -> bool:
         return bool(self.bits[gate])
-
-
-class GateNetworkGates(GateReader):
-    """SkipNet: each gate decided by its own feed-forward gate network on the block's input; the
-    module also returns which gated blocks ran (i32 per gate)."""
-
-    def __init__(self, gate_nets: nn.Module):
-        self.gate_nets = gate_nets
-        self.weights: dict[int, tuple] = {}
-        self.executed: list[str] = []
-
-    def constants(self, em: Emitter) -> None:
-        for gi, gn in enumerate(self.gate_nets.eval()):
-            w1, b1 = fold_bn(gn.conv1, gn.bn1)
-            w2, b2 = fold_bn(gn.conv2, gn.bn2)
-            self.weights[gi] = (
-                em.const(f"g{gi}_1w", w1.reshape(-1, w1.shape[3])), w1.shape, em.const(f"g{gi}_1b", b1),
-                em.const(f"g{gi}_2w", w2.reshape(-1, w2.shape[3])), w2.shape, em.const(f"g{gi}_2b", b2),
-                em.const(f"g{gi}_fw", gn.fc.weight.detach().float().numpy().reshape(1, -1).T),
-                float(gn.fc.bias.detach().float()[0]), gn.maxpool,
-            )  # fmt: skip
-
-    def predicate(self, em: Emitter, gate: int, x: str, shape, into: str) -> str:
-        em.gate_logit_positive(x, shape, self.weights[gate], into)
-        bit = em.new("gb")
-        em.emit(f"{bit} = arith.extui {into} : i1 to i32")
-        self.executed.append(bit)
-        return into
-
-    def results(self, em: Emitter, g: int) -> list[tuple[str, str]]:
-        ex = em.new("executed")
-        em.emit(f"{ex} = tensor.from_elements {', '.join(self.executed)} : tensor<{g}xi32>")
-        return [(ex, f"tensor<{g}xi32>")]
 
 
 def _fast_path_bits(fast_paths: Sequence[Sequence[int]], g: int) -> list[list[int]]:
@@ -636,6 +581,8 @@ def resnet_to_mlir(
     if gate_nets is not None:
         if static_skip is not None or bn_input:
             raise ValueError("a SkipNet module decides its own gates: no static skip, no BatchNorm input")
+        from explorer.skipnet.emitter import GateNetworkGates  # the baseline's own emitter code
+
         model, gates = model.base, GateNetworkGates(gate_nets)
     elif static_skip is not None:
         gates = StaticGates(static_skip)

@@ -6,7 +6,9 @@ our configuration-driven skipping against.
     training.py   train_skipnet: supervised pre-training, then the hybrid loss (resumable)
     runtime.py    export_skipnet (per-image profile of the compiled module) and SkipNetRuntime
                   (replayed in the simulator, or live)
+    emitter.py    its gate networks in the IREE module (a GateReader of explorer.deploy.mlir)
 
 The modules sit on different layers (model and training beside `explorer/models` and training,
-runtime beside `explorer/runtime`), so this file imports none of them: training needs only PyTorch.
+emitter and runtime beside `explorer/deploy` and `explorer/runtime`), so this file imports none
+of them: training needs only PyTorch.
 """
