@@ -60,6 +60,19 @@ def make_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
+def bar_columns(status: str) -> tuple:
+    """The columns of every progress bar of the CLI: description, bar, done/total, `status` (a
+    template over the task's fields), elapsed and remaining time."""
+    return (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(status),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+
+
 class ConsoleListener(StudyListener):
     """A running study on the terminal: its messages, and a progress bar per strategy with the
     hypervolume so far."""
@@ -72,15 +85,8 @@ class ConsoleListener(StudyListener):
 
     @contextmanager
     def strategy(self, name: str, total: int | None) -> Iterator[ProgressFn]:
-        columns = (
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("HV {task.fields[hv]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=self.console, transient=True, disable=not self.progress) as bar:
+        with Progress(*bar_columns("HV {task.fields[hv]}"), console=self.console, transient=True,
+                      disable=not self.progress) as bar:  # fmt: skip
             task = bar.add_task(name, total=total, hv="-")
 
             def on_progress(n: int, hv: float | None) -> None:
@@ -91,8 +97,6 @@ class ConsoleListener(StudyListener):
 
 class ConsoleTrainListener(TrainListener):
     """A training run on the terminal: coloured messages and a progress bar per epoch."""
-
-    STYLES = {"info": "", "ok": "green", "warning": "yellow"}
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console()
@@ -107,14 +111,6 @@ class ConsoleTrainListener(TrainListener):
 
     @contextmanager
     def task(self, description: str, total: int, completed: int = 0) -> Iterator[TaskFn]:
-        columns = (
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=self.console, transient=True) as bar:
+        with Progress(*bar_columns("{task.fields[info]}"), console=self.console, transient=True) as bar:
             task = bar.add_task(description, total=total, completed=completed, info="")
             yield lambda done, info: bar.update(task, completed=done, info=info)
