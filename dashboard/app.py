@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from plotly import colors
 
 from explorer.dashboard import queries
 from explorer.dashboard.fmt import ACC, COSTS, HV, METRICS, MISSING, decimals, downloads, label, scaled, table
@@ -118,7 +118,7 @@ def chart(fig, key: str, **kw):
 
 
 def strategy_style(names) -> dict[str, tuple[str, str]]:
-    extra = iter(px.colors.qualitative.Dark24)
+    extra = iter(colors.qualitative.Dark24)
     return {n: (STRATEGY_COLOURS.get(n) or next(extra), SYMBOLS[i % len(SYMBOLS)])
             for i, n in enumerate(sorted(names))}  # fmt: skip
 
@@ -170,25 +170,35 @@ def report_left_out(ctx: Ctx, study: str, device: str | None) -> pd.DataFrame:
 # -- pages -----------------------------------------------------------------------------------------------
 
 
+# Above this many evaluations in the database the Studies page does not read every study on its
+# first load (report.db: 49,000 rows, 1.5 s of its cold render); one toggle adds the columns.
+SUMMARY_AUTO_EVALUATIONS = 5000
+
+
 def page_studies(ctx: Ctx) -> None:
     st.header("Studies")
     table_ = studies(ctx.url, ctx.version)
     if table_.empty:
         st.info("This database has no studies yet: run `explorer search --db ...` first.")
         return
-    slot = st.empty()  # the stored counts at once; the hypervolumes (each study read) fill in after
-    with slot:
-        table(table_.rename(columns={"configurations": "configurations stored"}), key="studies_table_first")
-    rows = [study_summary(ctx.url, name, ctx.v(name)) for name in table_["study"]]
-    table_ = table_.assign(**{"configurations shown": [r["shown"] for r in rows],
-                              "front": [r["front"] for r in rows], HV: [r["hv"] for r in rows]})  # fmt: skip
-    table_["objective"] = table_["objective"].map(lambda m: label(m) if m else MISSING)
     table_ = table_.rename(columns={"configurations": "configurations stored"})
-    cols = ["study", "objective", "configurations stored", "configurations shown", "front", HV, "strategies", "arch",
-            "dataset", "gates", "checkpoint", "last update"]  # fmt: skip
-    with slot:
-        table(table_[cols], key="studies_table", height=min(800, 38 + 35 * len(table_)))
-    st.caption("configurations shown: those measured by every evaluator of the study (the others lack a metric).")
+    table_["objective"] = table_["objective"].map(lambda m: label(m) if m else MISSING)
+    n_evals = ctx.version[2]
+    summarise = st.toggle(f"Front and hypervolume of every study (reads all {n_evals:,} evaluations)",
+                          value=n_evals <= SUMMARY_AUTO_EVALUATIONS, key="studies_summary")  # fmt: skip
+    cols = ["study", "objective", "configurations stored", "strategies", "arch", "dataset", "gates", "checkpoint",
+            "last update"]  # fmt: skip
+    if summarise:
+        rows = [study_summary(ctx.url, name, ctx.v(name)) for name in table_["study"]]
+        table_ = table_.assign(**{"configurations shown": [r["shown"] for r in rows],
+                                  "front": [r["front"] for r in rows], HV: [r["hv"] for r in rows]})  # fmt: skip
+        cols[3:3] = ["configurations shown", "front", HV]
+    table(table_[cols], key="studies_table", height=min(800, 38 + 35 * len(table_)))
+    if summarise:
+        st.caption("configurations shown: those measured by every evaluator of the study (the others lack a metric).")
+    else:
+        st.caption(f"Front size and hypervolume are left out on first load above {SUMMARY_AUTO_EVALUATIONS:,} "
+                   "evaluations (each study would be read); the toggle adds them, Trade-offs shows one study's.")  # fmt: skip
 
 
 def tradeoff_filters(df: pd.DataFrame, view, study: str, device: str | None, cost: str):
@@ -271,7 +281,7 @@ def page_tradeoffs(ctx: Ctx, study: str) -> None:
         legend = "strategy"
     else:
         counts = sorted(shown["skipped"].unique())
-        palette = px.colors.sample_colorscale("Viridis", [i / max(1, len(counts) - 1) for i in range(len(counts))])
+        palette = colors.sample_colorscale("Viridis", [i / max(1, len(counts) - 1) for i in range(len(counts))])
         for k, c in zip(counts, palette, strict=True):
             part = shown[shown["skipped"] == k]
             fig.add_trace(go.Scatter(x=part[cost_label], y=part[ACC], mode="markers", name=str(k),
@@ -421,6 +431,8 @@ def page_compare(ctx: Ctx) -> None:
 
 @study_page("Strategies")
 def page_strategies(ctx: Ctx, study: str) -> None:
+    import plotly.express as px  # here, not at the top: 0.1 s of the landing page's cold render
+
     view = ctx.view(study)
     report_left_out(ctx, study, None)
     hist = queries.hypervolume_history(view)
@@ -475,6 +487,8 @@ def runs_folder_default(ctx: Ctx) -> str:
 
 
 def page_runtime(ctx: Ctx) -> None:
+    import plotly.express as px  # as in page_strategies
+
     st.header("Runtime")
     folder = st.text_input("Runs folder (explorer simulate/serve --out, explorer table1 --out write there)",
                            value=runs_folder_default(ctx), key="runs_folder")  # fmt: skip

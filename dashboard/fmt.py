@@ -23,7 +23,9 @@ ACC = METRICS["accuracy"][0]
 HV = "hypervolume (ref. point: 0 % accuracy, 1.1 × full-depth cost)"
 
 # decimals by the unit a header ends with
-DECIMALS = {"(%)": 2, "(pp)": 2, "(ms)": 3, "(millions)": 2, "(mJ)": 3, "(s)": 1, "(×)": 2}
+# ("(count)": a float count is a mean over repeated runs, e.g. Table I's simulated rows: 159.0 and
+# 203.6, not 159 beside 203.6; a whole count stays as it is, see formatter)
+DECIMALS = {"(%)": 2, "(pp)": 2, "(ms)": 3, "(millions)": 2, "(mJ)": 3, "(s)": 1, "(×)": 2, "(count)": 1}
 
 
 def label(metric: str) -> str:
@@ -50,7 +52,7 @@ def formatter(df: pd.DataFrame, column):
     """How one column's values are written: its unit's decimals (else 4 significant digits for
     floats), "—" where missing; None for a column shown as it is."""
     d = decimals(str(column))
-    if d is None and not pd.api.types.is_float_dtype(df[column]):
+    if pd.api.types.is_integer_dtype(df[column]) or (d is None and not pd.api.types.is_float_dtype(df[column])):
         return None
     spec = f"{{:,.{d}f}}" if d is not None else "{:.4g}"
 

@@ -8,6 +8,7 @@ models/...` from a project root writes), plus one real trial row of "m" that no 
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from explorer.cli import main
@@ -123,6 +125,13 @@ def test_every_page_renders_and_front_is_one_front(db):
     assert studies.loc["s", "strategies"] == "exhaustive, sensitivity"
     # defect 5: what a view leaves out is visible (m: one trial has no MACs)
     assert studies.loc["m", "configurations stored"] == studies.loc["m", "configurations shown"] + 1
+    # defect 8: the summaries (every study read) are one toggle; on by default for a small database
+    assert at.toggle(key="studies_summary").value is True
+    at.toggle(key="studies_summary").set_value(False).run()
+    lean = ok(at).dataframe[0].value
+    assert "front" not in lean and "configurations shown" not in lean and len(lean) == 2
+    assert caption(at, "Front size and hypervolume are left out")
+    at.toggle(key="studies_summary").set_value(True).run()
     go(at, "Trade-offs")
     at.sidebar.selectbox(key="study").set_value("s").run()
     front = ok(at).dataframe[0].value
@@ -289,11 +298,33 @@ def test_runtime_picks_files_and_a_bad_file_is_one_message(db, tmp_path):
     assert rows["method"].tolist() == ["Original", "Ours (Algorithm 1)", "Ours (rate-fit)", "SkipNet"]
     assert rows["processed (×)"].iloc[0] == 1.0 and rows["processed (×)"].iloc[1] > 1.0
     assert rows["accuracy (%)"].iloc[0] > 1  # defect 6: percent, as everywhere
+    # mean counts of repeated simulations, one format (was "159" beside "203.6")
+    assert shown(at.dataframe[0])["processed (count)"].tolist() == [f"{v:,.1f}" for v in rows["processed (count)"]]
     for name in ("binary.json", *bad):
         at.selectbox(key=f"table1|{tmp_path}").set_value(name).run()
         assert not at.exception and len(at.error) == 1, name
         assert at.error[0].value.startswith(f"{name} is not a Table I file"), at.error[0].value
         assert at.selectbox(key=f"run|{tmp_path}")  # the rest of the page is still there
+
+
+def test_runtime_shows_a_saved_live_run(db, tiny_bundle, tmp_path):
+    """A run saved by `explorer serve --out` (real IREE module) is listed, drawn and summarised."""
+    main(["serve", "--bundle", str(tiny_bundle), "--requests", "40", "--period", "0.7x",
+          "--out", str(tmp_path / "runs" / "live")])  # fmt: skip
+    saved = json.loads((tmp_path / "runs" / "live" / "summary.json").read_text())
+    at = app(db, "--runs", str(tmp_path / "runs"), query={"page": "Runtime"})
+    picker = at.selectbox(key=f"run|{tmp_path / 'runs'}")
+    assert picker.options == ["(none)", "live"]
+    picker.set_value("live").run()
+    ok(at)
+
+    def points(xs):  # plotly 6 writes numeric arrays as {"dtype", "bdata"} (base64)
+        return len(np.frombuffer(base64.b64decode(xs["bdata"]), xs["dtype"])) if isinstance(xs, dict) else len(xs)
+
+    assert sum(points(t["x"]) for t in figure(at)["data"]) == 40  # a point per request, processed or dropped
+    summary = dict(zip(*at.dataframe[0].value.T.values))
+    assert summary["engine"] == "live" and summary["requests (count)"] == "40"
+    assert summary["accuracy (%)"] == f"{100 * saved['accuracy']:.2f}"
 
 
 def test_run_page_queues_a_search_that_a_worker_completes(tmp_path, tiny_ckpt):
