@@ -41,6 +41,20 @@ from explorer.cli import demo, deploy, evaluate, report, runtime, search, train,
 invoked_args: list[str] = []  # the arguments of this invocation (search --workers re-runs them in children)
 
 
+def _usage_errors() -> tuple[type, ...]:
+    """Click's errors about the command line (unknown option, bad value): click's own class, and the
+    copy that typer ≥ 0.29 vendors as typer._click (not a subclass of click's, so both are needed)."""
+    base = getattr(typer, "TyperException", None)  # absent before typer 0.29
+    kinds = [k for k in base.__subclasses__() if hasattr(k, "show")] if base else []
+    try:
+        import click
+
+        kinds.append(click.ClickException)
+    except ImportError:  # typer ≥ 0.29 no longer needs click installed
+        pass
+    return tuple(kinds)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: user errors print one line, without a traceback, and exit 2."""
     try:
@@ -53,9 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("aborted")
         sys.exit(130)
     except Exception as e:
-        import click
-
-        if isinstance(e, click.ClickException):
+        if isinstance(e, _usage_errors()):
             e.show()
             sys.exit(e.exit_code)
         raise

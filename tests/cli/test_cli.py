@@ -52,6 +52,16 @@ def test_bad_input_is_one_line_without_traceback(ckpt, args, message):
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "args,message",
+    [(["train", "--no-such-flag"], "No such option: --no-such-flag"), (["evaluate", "--limit", "ten"], "'--limit'")],
+)
+def test_command_line_mistakes_are_usage_errors_without_traceback(args, message):
+    """typer ≥ 0.29 raises its own copy of click's errors: they still print usage and exit 2."""
+    proc = run(*args)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_missing_checkpoint_is_one_clear_error(tmp_path):
     proc = run("evaluate", "--checkpoint", str(tmp_path / "nope"))
     assert proc.returncode == 2 and "no checkpoint at" in proc.stderr and "Traceback" not in proc.stderr
