@@ -36,7 +36,7 @@ def _root(
 
 
 # Each module registers its command(s) on `app`.
-from explorer.cli import demo, deploy, evaluate, report, runtime, search, train, worker  # noqa: E402,F401
+from explorer.cli import demo, deploy, evaluate, imports, report, runtime, search, train, worker  # noqa: E402,F401
 
 invoked_args: list[str] = []  # the arguments of this invocation (search --workers re-runs them in children)
 

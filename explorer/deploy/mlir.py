@@ -28,6 +28,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from explorer.errors import ConfigError
+from explorer.models.resnet import GatedResNet
+
 ENTRY = "forward"
 
 
@@ -587,6 +590,12 @@ def resnet_to_mlir(
     elif static_skip is not None:
         gates = StaticGates(static_skip)
     gates = gates or HostBufferGates()
+    if not isinstance(model, GatedResNet):
+        raise ConfigError(
+            f"the IREE emitter builds the CIFAR ResNets (resnet<6n+2>) and their SkipNets; a {type(model).__name__} "
+            "(max-pool, projection shortcuts, bottlenecks, depthwise convolutions) is not emitted yet: search it "
+            "with the torch evaluators (--objective macs, --latency-evaluator latency-torch)"
+        )
     if batch != 1:
         raise ValueError(f"the module is generated for batch 1 (the deployment case), not {batch}")
     model = model.eval()

@@ -5,9 +5,7 @@ shape is parameter-free ("option A": stride-2 subsampling and zero channels), so
 block is exactly the identity and a dropped block in Stochastic Depth training is too.
 
 Skippable blocks are all but the first block of each stage: B_s = 3n − 3 gates, in block
-order. `forward(x, skip)` takes a length-B_s vector, 1 = execute, 0 = skip. The gates hold no
-parameters; in "python" mode they are plain `if`s (eager, exact), in "cond" mode each one is a
-`torch.cond`, so `torch.export` sees real control flow for compilation.
+order. `forward(x, skip)` takes a length-B_s vector, 1 = execute, 0 = skip (models/gating.py).
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from explorer.errors import ConfigError
-from explorer.skip import check_skip
+from explorer.models.gating import GatedNetwork
 
 
 class BasicBlock(nn.Module):
@@ -49,12 +47,7 @@ class BasicBlock(nn.Module):
         return F.relu(self.shortcut(x) + self.residual(x))
 
 
-def _skip_branch(x: torch.Tensor) -> torch.Tensor:
-    # torch.cond branches must not return an input alias
-    return x.clone()
-
-
-class GatedResNet(nn.Module):
+class GatedResNet(GatedNetwork):
     """CIFAR ResNet whose skippable blocks are gated by an input skip vector."""
 
     def __init__(
@@ -85,8 +78,6 @@ class GatedResNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.fc = nn.Linear(in_planes, num_classes)
         self.gate_of_block = gate_of_block
-        self.gated_blocks = [b for b, g in enumerate(gate_of_block) if g >= 0]
-        self.gate_mode = "python"
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -94,42 +85,8 @@ class GatedResNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    @property
-    def num_gates(self) -> int:
-        """B_s: the number of skippable blocks (= entries of the skip vector)."""
-        return len(self.gated_blocks)
-
-    @property
-    def num_blocks(self) -> int:
-        """L: all residual blocks, gated or not."""
-        return len(self.blocks)
-
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn1(self.conv1(x)))
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | Sequence[int] | str | None = None) -> torch.Tensor:
-        """Logits for images x (N×C×H×W); `skip` = None executes every block."""
-        if self.gate_mode == "cond":
-            return self._forward_cond(x, skip)
-        bits = None if skip is None else check_skip(skip, self.num_gates)
-        x = self.stem(x)
-        for block, gate in zip(self.blocks, self.gate_of_block):
-            if gate >= 0 and bits is not None and not bits[gate]:
-                continue
-            x = block(x)
-        return self.head(x)
-
-    def _forward_cond(self, x: torch.Tensor, skip) -> torch.Tensor:
-        # Export path: the skip vector is a tensor input and every gate a torch.cond.
-        if not isinstance(skip, torch.Tensor):
-            skip = torch.tensor(check_skip(skip, self.num_gates), dtype=torch.int32)
-        x = self.stem(x)
-        for block, gate in zip(self.blocks, self.gate_of_block):
-            if gate < 0:
-                x = block(x)
-            else:
-                x = torch.cond(skip[gate] != 0, block, _skip_branch, (x,))
-        return self.head(x)

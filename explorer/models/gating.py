@@ -1,0 +1,76 @@
+"""What every gated network shares: the skip vector is a model input, one entry per skippable block.
+
+A network lists its residual blocks in order (`blocks`), says which gate each one answers to
+(`gate_of_block`: the gate's index, or -1 for a block that always runs, because it changes the
+tensor's shape) and splits the rest into `stem` and `head`. Everything downstream (training,
+BatchNorm re-estimation, the prefix walk, MACs, the search) only uses this interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+from explorer.skip import check_skip
+
+
+def _skip_branch(x: torch.Tensor) -> torch.Tensor:
+    # torch.cond branches must not return an input alias
+    return x.clone()
+
+
+class GatedNetwork(nn.Module):
+    """stem → blocks (each gated or not) → head; a skipped block is exactly the identity.
+
+    In "python" gate mode the gates are plain `if`s (eager, exact); in "cond" mode each one is a
+    `torch.cond`, so `torch.export` sees real control flow for compilation."""
+
+    gate_mode = "python"
+    gate_of_block: list[int]  # set by the subclass, as is `blocks` (a ModuleList or a list of its blocks)
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def gated_blocks(self) -> list[int]:
+        """Indices (into `blocks`) of the skippable blocks, in gate order."""
+        return [b for b, g in enumerate(self.gate_of_block) if g >= 0]
+
+    @property
+    def num_gates(self) -> int:
+        """B_s: the number of skippable blocks (= entries of the skip vector)."""
+        return sum(g >= 0 for g in self.gate_of_block)
+
+    @property
+    def num_blocks(self) -> int:
+        """L: all residual blocks, gated or not."""
+        return len(self.gate_of_block)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | Sequence[int] | str | None = None) -> torch.Tensor:
+        """Logits for images x (N×C×H×W); `skip` = None executes every block."""
+        if self.gate_mode == "cond":
+            return self._forward_cond(x, skip)
+        bits = None if skip is None else check_skip(skip, self.num_gates)
+        x = self.stem(x)
+        for block, gate in zip(self.blocks, self.gate_of_block):
+            if gate >= 0 and bits is not None and not bits[gate]:
+                continue
+            x = block(x)
+        return self.head(x)
+
+    def _forward_cond(self, x: torch.Tensor, skip) -> torch.Tensor:
+        # Export path: the skip vector is a tensor input and every gate a torch.cond.
+        if not isinstance(skip, torch.Tensor):
+            skip = torch.tensor(check_skip(skip, self.num_gates), dtype=torch.int32)
+        x = self.stem(x)
+        for block, gate in zip(self.blocks, self.gate_of_block):
+            if gate < 0:
+                x = block(x)
+            else:
+                x = torch.cond(skip[gate] != 0, block, _skip_branch, (x,))
+        return self.head(x)

@@ -1,0 +1,107 @@
+"""`explorer import-model`: torchvision-layout weights (made here from our modules, random) become
+checkpoints that compute what the original computes; a state dict that does not fit is refused with
+one error naming the first mismatch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from explorer.checkpoint import load_checkpoint
+from explorer.cli import main
+from explorer.models import create_model
+
+LAYOUTS = {"resnet18": "tv-resnet18", "resnet34": "tv-resnet34", "resnet50": "tv-resnet50",
+           "mobilenet_v2": "tv-mobilenet_v2"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory):
+    """A user's data set: 3×32×32 uint8 images of 4 classes (random: only shapes matter here)."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("npz") / "d.npz"
+    np.savez(path, x=rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8), y=rng.integers(0, 4, 100),
+             x_test=rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), y_test=rng.integers(0, 4, 20))  # fmt: skip
+    return path
+
+
+def saved(tmp_path, model, name="w.safetensors", transform=lambda sd: sd):
+    sd = transform({k: v.contiguous() for k, v in model.state_dict().items()})
+    save_file(sd, tmp_path / name)
+    return tmp_path / name
+
+
+def error_of(capsys, *args) -> str:
+    with pytest.raises(SystemExit) as e:
+        main(list(args))
+    assert e.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_import_computes_what_the_original_computes(layout, npz, tmp_path):
+    torch.manual_seed(1)
+    original = create_model(LAYOUTS[layout], num_classes=4)
+    for m in original.modules():  # non-trivial BatchNorm statistics, as trained weights have
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    original.eval()
+    main(["import-model", "--arch", layout, "--weights", str(saved(tmp_path, original)), "--data-dir", str(npz),
+          "--input-size", "32", "32", "--out", str(tmp_path / "ckpt")])  # fmt: skip
+    ckpt = load_checkpoint(tmp_path / "ckpt")
+    assert ckpt.arch == LAYOUTS[layout] and ckpt.meta["imported"]["layout"] == f"torchvision {layout}"
+    assert ckpt.meta["dataset"]["image_size"] == [32, 32] and 0 <= ckpt.meta["accuracy"]["val"] <= 1
+    x = torch.randn(2, 3, 32, 32)
+    g = ckpt.num_gates
+    with torch.no_grad():
+        for skip in ("1" * g, "0" * g, "01" * (g // 2) + "1" * (g % 2)):
+            assert torch.equal(ckpt.model(x, skip), original(x, skip)), skip
+
+
+def test_a_state_dict_that_does_not_fit_is_refused_naming_the_first_mismatch(npz, tmp_path, capsys):
+    torch.manual_seed(0)
+    r18 = create_model("tv-resnet18", num_classes=4)
+    data = ["--data-dir", str(npz), "--out", str(tmp_path / "out")]
+
+    def drop(sd):
+        return {k: v for k, v in sd.items() if k != "layer2.1.conv1.weight"}
+
+    def widen(sd):
+        return {**sd, "layer3.0.conv2.weight": torch.zeros(256, 256, 5, 5)}
+
+    def prefix(sd):
+        return {f"module.{k}": v for k, v in sd.items()}
+
+    def extra(sd):
+        return {**sd, "layer5.0.conv1.weight": torch.zeros(1)}
+
+    cases = [
+        (drop, "lacks 'layer2.1.conv1.weight' (128×128×3×3 in torchvision's resnet18)"),
+        (widen, "'layer3.0.conv2.weight' is 256×256×5×5, but torchvision's resnet18 has 256×256×3×3"),
+        (prefix, "its keys carry a prefix ('module.'): strip it"),
+        (extra, "has 'layer5.0.conv1.weight', which torchvision's resnet18 does not"),
+    ]
+    for transform, message in cases:
+        err = error_of(capsys, "import-model", "--arch", "resnet18", "--weights",
+                       str(saved(tmp_path, r18, f"{transform.__name__}.safetensors", transform)), *data)  # fmt: skip
+        assert message in err and "Traceback" not in err, (transform.__name__, err)
+    imagenet = create_model("tv-resnet18", num_classes=1000)
+    r18_1000 = saved(tmp_path, imagenet, "imagenet.safetensors")
+    assert "classifies 1000 classes, not 4: pass --new-head" in error_of(
+        capsys, "import-model", "--arch", "resnet18", "--weights", str(r18_1000), *data
+    )
+    assert "lacks 'features.0.0.weight'" in error_of(
+        capsys, "import-model", "--arch", "mobilenet_v2", "--weights", str(r18_1000), *data
+    )
+    torch.save(r18.state_dict(), tmp_path / "r18.pt")  # a pickle is never loaded
+    assert "is not a safetensors file" in error_of(
+        capsys, "import-model", "--arch", "resnet18", "--weights", str(tmp_path / "r18.pt"), *data
+    )
+    assert not (tmp_path / "out").exists()  # nothing written by a refused import
+    main(["import-model", "--arch", "resnet18", "--weights", str(r18_1000), "--new-head", *data])
+    ckpt = load_checkpoint(tmp_path / "out")
+    assert ckpt.meta["imported"]["new_head"] and ckpt.meta["num_classes"] == 4
+    assert torch.equal(ckpt.model.layer4[1].conv2.weight, imagenet.layer4[1].conv2.weight)  # the body is kept
