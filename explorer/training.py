@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from explorer.checkpoint import load_checkpoint, save_checkpoint
+from explorer.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from explorer.data import DataSplits, default_crop_padding, iterate_batches, load_dataset, num_batches
 from explorer.errors import TrainingError
 from explorer.models import create_model
@@ -62,7 +62,7 @@ SCALING = {  # what the checkpoint records about residual scaling, per rule
     "sandwich": "none: sampled sub-networks run unscaled in training, as at inference",
 }
 # Values of fields added after 0.1 that runs saved before them were trained with (for --resume).
-LEGACY_FIELDS = {"sd_scope": "all", "rule": "sd"}
+LEGACY_FIELDS = {"sd_scope": "all", "rule": "sd", "init": None}
 # Named recipes: the settings `explorer train --recipe` fills in where the command line names none.
 # "skip" won the recipe study (docs/benchmarks.md, "Training recipe study"): it keeps the most
 # accuracy with blocks skipped; "paper" is Huang et al.'s Stochastic Depth as the paper trained it.
@@ -97,6 +97,7 @@ class TrainConfig:
     channels_last: bool = True
     sd_scope: str = RECIPES[DEFAULT_RECIPE]["sd_scope"]
     rule: str = RECIPES[DEFAULT_RECIPE]["rule"]
+    init: str | None = None  # fine-tuning: the checkpoint whose weights start the run (None: random)
 
     @classmethod
     def from_recipe(cls, recipe: str = DEFAULT_RECIPE, **settings) -> TrainConfig:
@@ -414,6 +415,7 @@ def checkpoint_metadata(
         "training": {
             **asdict(cfg),
             "method": "stochastic-depth" if cfg.sd_pl < 1 else "standard",
+            **({"init_sha256": read_metadata(cfg.init)["weights_sha256"]} if cfg.init else {}),
             "survival": [round(p, 6) for p in survival],
             "device": ", ".join(dict.fromkeys(h.get("device", str(dev)) for h in history)),
             "scaling": SCALING[cfg.rule],
@@ -426,6 +428,32 @@ def checkpoint_metadata(
         "bn_recalibration": recal_info,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def start_from(model: nn.Module, init: str | Path) -> None:
+    """Load the weights of checkpoint `init` into `model` (fine-tuning); one error if they are not
+    of the same architecture, channels and classes."""
+    ckpt = load_checkpoint(init)
+    theirs, ours = ckpt.model.state_dict(), model.state_dict()
+    if set(theirs) != set(ours) or any(theirs[k].shape != v.shape for k, v in ours.items()):
+        raise TrainingError(
+            f"checkpoint {init} ({ckpt.arch}, {ckpt.meta['in_channels']} channels, {ckpt.meta['num_classes']} classes) "
+            "does not fit the model being trained: fine-tune it on the data set it was made for"
+        )
+    model.load_state_dict(theirs)
+
+
+def finetune_config(meta: dict, init: str | Path, recipe: str = DEFAULT_RECIPE, **settings) -> TrainConfig:
+    """The training settings that fine-tune checkpoint `init` (metadata `meta`) on its own data set
+    and splits: `recipe` (Stochastic Depth over the gated blocks, the sandwich rule), overridden by
+    `settings`; a lower learning rate and fewer epochs than training from scratch by default."""
+    ds = meta["dataset"]
+    defaults = {"epochs": 5, "lr": 0.01}
+    given = {k: v for k, v in settings.items() if v is not None}
+    return TrainConfig.from_recipe(
+        recipe, **{**defaults, **given}, arch=meta["arch"], dataset=ds["name"], val_size=ds.get("val_size"),
+        split_seed=ds.get("split_seed", 0), init=str(Path(init).resolve()),
+    )  # fmt: skip
 
 
 def _resume(folder: RunFolder, model, opt, cfg: TrainConfig) -> tuple[RunProgress, torch.Tensor | None]:
@@ -524,6 +552,8 @@ def train(
         listener.message(warning, "warning")
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, in_channels=data.in_channels, num_classes=data.num_classes)
+    if cfg.init:
+        start_from(model, cfg.init)
     model = model.to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

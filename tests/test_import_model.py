@@ -105,3 +105,20 @@ def test_a_state_dict_that_does_not_fit_is_refused_naming_the_first_mismatch(npz
     ckpt = load_checkpoint(tmp_path / "out")
     assert ckpt.meta["imported"]["new_head"] and ckpt.meta["num_classes"] == 4
     assert torch.equal(ckpt.model.layer4[1].conv2.weight, imagenet.layer4[1].conv2.weight)  # the body is kept
+
+
+def test_finetune_starts_from_the_checkpoint_on_its_own_data(npz, tmp_path):
+    torch.manual_seed(2)
+    original = create_model("tv-resnet18", num_classes=4)
+    main(["import-model", "--arch", "resnet18", "--weights", str(saved(tmp_path, original)), "--data-dir", str(npz),
+          "--out", str(tmp_path / "imported")])  # fmt: skip
+    # lr 0: the weights stay those it started from (BatchNorm statistics still move in training)
+    main(["finetune", "--checkpoint", str(tmp_path / "imported"), "--out", str(tmp_path / "ft"), "--epochs", "1",
+          "--lr", "0", "--batch-size", "16", "--limit-train", "48", "--bn-recal", "0"])  # fmt: skip
+    ft = load_checkpoint(tmp_path / "ft")
+    tr = ft.meta["training"]
+    assert tr["init"] == str((tmp_path / "imported").resolve()) and tr["sd_pl"] == 0.5 and tr["rule"] == "sandwich"
+    assert tr["init_sha256"] == load_checkpoint(tmp_path / "imported").sha256
+    assert ft.meta["dataset"]["split_seed"] == 0 and ft.meta["dataset"]["source"]["path"] == str(npz)
+    assert torch.equal(ft.model.layer3[1].conv1.weight, original.layer3[1].conv1.weight)
+    assert not torch.equal(ft.model.bn1.running_mean, original.bn1.running_mean)

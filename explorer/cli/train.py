@@ -158,3 +158,41 @@ def recalibrate_cmd(
         f"wrote {dest}: val {100 * info['val_before']:.2f}% → {100 * info['val_after']:.2f}%, "
         f"test {100 * info['test_before']:.2f}% → {100 * info['test_after']:.2f}% (all blocks)"
     )
+
+
+@app.command("finetune")
+def finetune_cmd(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="The checkpoint to fine-tune (e.g. from import-model)."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint directory to create."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Epochs (default: 5)."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (default: 0.01)."),
+    sd_pl: float | None = typer.Option(
+        None, "--sd-pl", help="Stochastic Depth survival probability of the last gated block (default: 0.5)."
+    ),
+    recipe: str = typer.Option(
+        DEFAULT_RECIPE,
+        "--recipe",
+        help=f"As for explorer train (default {DEFAULT_RECIPE}: sandwich over the gated blocks).",
+    ),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Default: 128."),
+    limit_train: int | None = typer.Option(None, "--limit-train", help="Use only the first N training images."),
+    data_dir: Path | None = DataDirOption,
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N or auto."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    force: bool = typer.Option(False, "--force", help="Discard whatever --out holds and start over."),
+    bn_recal: int = typer.Option(
+        2000, "--bn-recal", help="At the end, re-estimate BatchNorm statistics on N training images (0: off)."
+    ),
+    threads: int | None = ThreadsOption,
+) -> None:
+    """Fine-tune a checkpoint with Stochastic Depth over its gated blocks, on its own data and splits;
+    resumable with --resume. Then search it with --bn-recal for per-configuration statistics."""
+    from explorer.cli.common import load_for_checkpoint
+    from explorer.training import finetune_config
+
+    set_threads(threads)
+    ckpt, data = load_for_checkpoint(checkpoint, data_dir)
+    cfg = finetune_config(ckpt.meta, ckpt.path, recipe, epochs=epochs, lr=lr, sd_pl=sd_pl, batch_size=batch_size,
+                          limit_train=limit_train)  # fmt: skip
+    train(cfg, out, data=data, resume=resume, force=force, bn_recal=bn_recal, device=device,
+          listener=ConsoleTrainListener())  # fmt: skip
