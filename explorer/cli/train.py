@@ -15,7 +15,10 @@ from explorer.training import DEFAULT_RECIPE, RECIPES, TrainConfig, train
 def train_cmd(
     out: Path = typer.Option(..., "--out", help="Checkpoint directory to create (model.safetensors + metadata.json)."),
     arch: str = typer.Option(
-        "resnet20", "--arch", help="resnet<6n+2>: resnet20, resnet32, resnet44, resnet56, resnet110, …"
+        "resnet20",
+        "--arch",
+        help="resnet<6n+2>: resnet20, resnet32, resnet44, resnet56, resnet110, …; or torchvision's layouts "
+        "tv-resnet18, tv-resnet34, tv-resnet50, tv-mobilenet_v2 (the blocks with an identity shortcut are gated).",
     ),
     dataset: str = typer.Option("fashion-mnist", "--dataset", help="fashion-mnist, cifar10, cifar100 or npz."),
     data_dir: Path | None = DataDirOption,

@@ -75,6 +75,8 @@ def train_skipnet(
     base = load_checkpoint(cfg.init)
     if base.meta["arch"].startswith("skipnet"):
         raise TrainingError(f"--init {cfg.init} is a SkipNet already: give the ResNet checkpoint it starts from")
+    if not base.meta["arch"].startswith("resnet"):
+        raise TrainingError(f"--init {cfg.init} is a {base.meta['arch']}: the SkipNet baseline gates resnet<6n+2> only")
     data = data or load_dataset(base.dataset, data_dir, val_size=base.meta["dataset"]["val_size"],
                                 split_seed=base.meta["dataset"]["split_seed"])  # fmt: skip
     torch.manual_seed(cfg.seed)
