@@ -29,7 +29,8 @@ import torch
 import torch.nn as nn
 
 from explorer.errors import ConfigError
-from explorer.models.resnet import GatedResNet
+from explorer.models.resnet import BasicBlock, GatedResNet
+from explorer.models.tvlayout import TVBottleneck, TVResNet
 
 ENTRY = "forward"
 
@@ -169,7 +170,16 @@ class Emitter:
         self.emit(f"{empty} = tensor.empty() : {_t((m, f))}")
         acc = self.new("f")
         self.emit(f"{acc} = linalg.fill ins(%zero : f32) outs({empty} : {_t((m, f))}) -> {_t((m, f))}")
-        if stride == 1 and c >= 8:
+        if kh == kw == 1 and stride == 1:
+            # a 1×1 convolution is a plain matmul on the image as [H·W, C]: no patches at all
+            xf, mm = self.new("xf"), self.new("mm")
+            self.emit(f"{xf} = tensor.collapse_shape {x} [[0, 1, 2], [3]] : {_t(shape)} into {_t((m, c))}")
+            self.emit(
+                f"{mm} = linalg.matmul ins({xf}, {w} : {_t((m, c))}, {_t((c, f))}) "
+                f"outs({acc} : {_t((m, f))}) -> {_t((m, f))}"
+            )
+            acc = mm
+        elif stride == 1 and c >= 8:
             # T[y, x, j, c] = P[y, x + j, c]; conv = Σ_r T[r·OW : r·OW + OH·OW] @ W[r]
             tt, kk = _t((hp, ow, kw, c)), kw * c
             tf = self.new("tf")
@@ -294,6 +304,27 @@ class Emitter:
         self.emit(f"}} -> {t}")
         return out, out_shape
 
+    def maxpool3s2(self, x: str, shape) -> tuple[str, tuple]:
+        """3×3 max-pool, stride 2, padding 1 (torchvision's ResNet stem). It follows a ReLU, so every
+        value is ≥ 0 and zero padding gives the same maxima as -inf padding."""
+        n, h, w, c = shape
+        oh, ow = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+        padded_shape, out_shape = (n, h + 2, w + 2, c), (n, oh, ow, c)
+        padded, win, empty, fill, out = (self.new(p) for p in ("mpp", "win", "e", "f", "pool"))
+        self.emit(f"{padded} = tensor.pad {x} low[0, 1, 1, 0] high[0, 1, 1, 0] {{")
+        self.emit("^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
+        self.emit("  tensor.yield %zero : f32")
+        self.emit(f"}} : {_t(shape)} to {_t(padded_shape)}")
+        self.emit(f"{win} = tensor.empty() : tensor<3x3xf32>")
+        self.emit(f"{empty} = tensor.empty() : {_t(out_shape)}")
+        self.emit(f"{fill} = linalg.fill ins(%zero : f32) outs({empty} : {_t(out_shape)}) -> {_t(out_shape)}")
+        self.emit(
+            f"{out} = linalg.pooling_nhwc_max {{dilations = dense<1> : vector<2xi64>, strides = dense<2> : "
+            f"vector<2xi64>}} ins({padded}, {win} : {_t(padded_shape)}, tensor<3x3xf32>) outs({fill} : "
+            f"{_t(out_shape)}) -> {_t(out_shape)}"
+        )
+        return out, out_shape
+
     def shortcut(self, x: str, shape, stride: int, extra: int):
         """Option-A shortcut: strided subsampling, then zero channels split before/after."""
         n, h, w, c = shape
@@ -318,11 +349,24 @@ class Emitter:
 
 
 def _block(em: Emitter, block, idx: int, x: str, shape, weights: dict) -> tuple[str, tuple]:
-    (w1, w1s, b1, k1), (w2, w2s, b2, k2) = weights[idx]
-    stride = block.stride
-    h1, s1 = em.conv_bias_act(x, shape, w1, w1s, b1, stride, relu=True, scale=k1)
-    sc, _ = em.shortcut(x, shape, stride, block.extra_channels)
-    return em.conv_bias_act(h1, s1, w2, w2s, b2, 1, relu=True, residual=sc, scale=k2)
+    if isinstance(block, BasicBlock):  # CIFAR: option-A shortcut
+        (w1, w1s, b1, k1), (w2, w2s, b2, k2) = weights[idx]
+        stride = block.stride
+        h1, s1 = em.conv_bias_act(x, shape, w1, w1s, b1, stride, relu=True, scale=k1)
+        sc, _ = em.shortcut(x, shape, stride, block.extra_channels)
+        return em.conv_bias_act(h1, s1, w2, w2s, b2, 1, relu=True, residual=sc, scale=k2)
+    # torchvision: basic (3×3, 3×3) or bottleneck (1×1, 3×3 strided, 1×1), then the shortcut
+    affines = list(weights[idx])
+    sc = x
+    if block.downsample is not None:
+        w, ws, b, k = affines.pop()
+        sc, _ = em.conv_bias_act(x, shape, w, ws, b, block.stride, relu=False, scale=k)
+    strides = [block.stride, 1] if len(affines) == 2 else [1, block.stride, 1]
+    h, hs = x, shape
+    for n, ((w, ws, b, k), stride) in enumerate(zip(affines, strides), start=1):
+        last = n == len(affines)
+        h, hs = em.conv_bias_act(h, hs, w, ws, b, stride, relu=True, residual=sc if last else None, scale=k)
+    return h, hs
 
 
 def hwcf(conv: nn.Conv2d) -> np.ndarray:
@@ -444,17 +488,35 @@ def _bn_affines(em: Emitter, model: nn.Module, bn_input: bool) -> tuple[tuple, d
 
     stem = affine(model.conv1, model.bn1, "stem")
     blocks = {
-        i: (affine(block.conv1, block.bn1, f"b{i}_1"), affine(block.conv2, block.bn2, f"b{i}_2"))
+        i: tuple(affine(conv, bn, f"b{i}_{k}") for k, (conv, bn) in enumerate(_conv_bn_pairs(block), start=1))
         for i, block in enumerate(model.blocks)
     }
     return stem, blocks
+
+
+def _conv_bn_pairs(block: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """A block's convolutions with their BatchNorms, in the order `_block` uses them: the residual
+    branch's (conv1, conv2[, conv3]), then a projection shortcut's (downsample.0, downsample.1)."""
+    pairs = [(block.conv1, block.bn1), (block.conv2, block.bn2)]
+    if isinstance(block, TVBottleneck):
+        pairs.append((block.conv3, block.bn3))
+    if getattr(block, "downsample", None) is not None:
+        pairs.append((block.downsample[0], block.downsample[1]))
+    for conv, _ in pairs:
+        k, s, p = conv.kernel_size, conv.stride, conv.padding
+        if k[0] != k[1] or s[0] != s[1] or p != (k[0] // 2, k[1] // 2) or conv.groups != 1 or conv.dilation != (1, 1):
+            raise ConfigError(f"the emitter takes square k×k convolutions with padding k//2, not {conv}")
+    return pairs
 
 
 def _network(em: Emitter, model: nn.Module, image_shape, stem, weights, fc, gates: GateReader) -> str:
     """The whole network from the image to the logits (returns their SSA name), each gated block
     fixed at compile time or wrapped in an `scf.if` on the predicate `gates` gives."""
     fc_w, fc_b = fc
-    x, shape = em.conv_bias_act("%image", image_shape, stem[0], stem[1], stem[2], 1, relu=True, scale=stem[3])
+    stride = model.conv1.stride[0]
+    x, shape = em.conv_bias_act("%image", image_shape, stem[0], stem[1], stem[2], stride, relu=True, scale=stem[3])
+    if getattr(model, "maxpool", None) is not None:  # torchvision's 3×3/2 max-pool after the stem
+        x, shape = em.maxpool3s2(x, shape)
     for i, block in enumerate(model.blocks):
         gate = model.gate_of_block[i]
         bit = gates.fixed(gate) if gate >= 0 else True
@@ -590,11 +652,11 @@ def resnet_to_mlir(
     elif static_skip is not None:
         gates = StaticGates(static_skip)
     gates = gates or HostBufferGates()
-    if not isinstance(model, GatedResNet):
+    if not isinstance(model, GatedResNet | TVResNet):
         raise ConfigError(
-            f"the IREE emitter builds the CIFAR ResNets (resnet<6n+2>) and their SkipNets; a {type(model).__name__} "
-            "(max-pool, projection shortcuts, bottlenecks, depthwise convolutions) is not emitted yet: search it "
-            "with the torch evaluators (--objective macs, --latency-evaluator latency-torch)"
+            f"the IREE emitter builds the CIFAR ResNets (resnet<6n+2>), their SkipNets and torchvision's ResNets; "
+            f"a {type(model).__name__} (depthwise convolutions, ReLU6) is not emitted yet: search it with the "
+            "torch evaluators (--objective macs, --latency-evaluator latency-torch)"
         )
     if batch != 1:
         raise ValueError(f"the module is generated for batch 1 (the deployment case), not {batch}")
