@@ -39,6 +39,7 @@ from explorer.deploy.iree import (
     get_target,
     iree_revision,
     iree_version,
+    model_flags,
     runtime_requirement,
 )
 from explorer.errors import CheckpointError
@@ -114,12 +115,14 @@ def front_rows(view: StudyView, min_accuracy: float | None = None, model=None) -
     return sort_rows(rows)
 
 
-def target_entry(tgt, vmfb: bytes) -> dict:
+def target_entry(tgt, vmfb: bytes, model=None) -> dict:
     """The manifest's target: `cpu_features` are the LLVM features the module was compiled with (read
-    from the module itself, on every target), `cpuinfo` the /proc/cpuinfo flags a board needs for them."""
+    from the module itself, on every target), `cpuinfo` the /proc/cpuinfo flags a board needs for them;
+    `compiler_flags` include those chosen for `model` (iree.model_flags)."""
     cpu, features = module_cpu(vmfb)
     needs = required_cpuinfo(tgt.triple, features)
-    return {"name": tgt.name, "triple": tgt.triple, "compiler_flags": list(tgt.flags), "cpu": cpu,
+    flags = [*tgt.flags, *(model_flags(model) if model is not None else ())]
+    return {"name": tgt.name, "triple": tgt.triple, "compiler_flags": flags, "cpu": cpu,
             "cpu_features": features, "cpuinfo": {f: list(flags) for f, flags in needs.items()}}  # fmt: skip
 
 
@@ -217,7 +220,7 @@ def export_bundle(
         "format_version": 1,
         "created_by": f"skip-explorer {__version__}",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "target": target_entry(tgt, module.read_bytes()),
+        "target": target_entry(tgt, module.read_bytes(), ckpt.model),
         "iree_version": iree_version(),  # the exact build string of the compiler
         # what loads the module: `pip install` this (or a runtime built from this revision)
         "runtime": {
