@@ -12,8 +12,25 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from explorer.skip import check_skip
+
+
+def he_init(model: nn.Module) -> None:
+    """He et al.'s initialisation as torchvision's ResNets use it: Kaiming normal (fan out, ReLU) for
+    every convolution, BatchNorm scale 1 and shift 0."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def pool_fc(fc: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """Global average pooling, then the classifier: N×C×H×W → N×classes."""
+    return fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
 def _skip_branch(x: torch.Tensor) -> torch.Tensor:

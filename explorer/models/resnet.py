@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from explorer.errors import ConfigError
-from explorer.models.gating import GatedNetwork
+from explorer.models.gating import GatedNetwork, he_init, pool_fc
 
 
 class BasicBlock(nn.Module):
@@ -78,15 +78,10 @@ class GatedResNet(GatedNetwork):
         self.blocks = nn.ModuleList(blocks)
         self.fc = nn.Linear(in_planes, num_classes)
         self.gate_of_block = gate_of_block
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self)
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn1(self.conv1(x)))
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        return pool_fc(self.fc, x)

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from explorer.models.gating import GatedNetwork
+from explorer.models.gating import GatedNetwork, he_init, pool_fc
 
 
 class TVBasicBlock(nn.Module):
@@ -97,18 +97,13 @@ class TVResNet(GatedNetwork):
         self.fc = nn.Linear(inplanes, num_classes)
         self.blocks = [b for stage in range(1, 5) for b in getattr(self, f"layer{stage}")]
         self.gate_of_block = _gates([b.downsample is None for b in self.blocks])
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        he_init(self)
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.maxpool(F.relu(self.bn1(self.conv1(x))))
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        return pool_fc(self.fc, x)
 
 
 def conv_bn_relu6(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
