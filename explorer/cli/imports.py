@@ -44,8 +44,8 @@ def import_model_cmd(
 
     Gates: ResNet-18 5 of 8 blocks, ResNet-34 13 of 16, ResNet-50 12 of 16, MobileNetV2 10 of 17
     inverted residuals. Keys and shapes are checked strictly; accuracy at full depth is scored on
-    the data set's validation and test splits. Search and export the checkpoint like any other
-    (MobileNetV2 has no IREE module yet: search it with --objective macs or latency-torch)."""
+    the data set's validation and test splits. Search, export and serve the checkpoint like any
+    other."""
     from explorer.checkpoint import load_checkpoint
     from explorer.import_model import import_checkpoint
 

@@ -1,6 +1,7 @@
-"""Emit a gated ResNet as MLIR (linalg on tensors) for IREE: NHWC activations, convolutions as
-im2col + matmul with HWCF weights, BatchNorm folded into them, and every gate a real `scf.if`
-on the skip vector.
+"""Emit a gated network as MLIR (linalg on tensors) for IREE: NHWC activations, convolutions as
+im2col + matmul with HWCF weights (1×1 ones as plain matmuls, depthwise ones as the named linalg
+op), BatchNorm folded into them, and every gate a real `scf.if` on the skip vector. Networks:
+the CIFAR ResNets (and their SkipNets), torchvision's ResNet-18/34/50 and MobileNetV2.
 
 Why generate MLIR directly instead of going through ONNX: the ONNX route (torch.onnx `If` nodes,
 iree-import-onnx) keeps NCHW convolutions, and converting them to channels-last leaves weight
@@ -30,7 +31,7 @@ import torch.nn as nn
 
 from explorer.errors import ConfigError
 from explorer.models.resnet import BasicBlock, GatedResNet
-from explorer.models.tvlayout import TVBottleneck, TVResNet
+from explorer.models.tvlayout import InvertedResidual, TVBottleneck, TVMobileNetV2, TVResNet
 
 ENTRY = "forward"
 
@@ -146,9 +147,10 @@ class Emitter:
         relu: bool,
         residual: str | None = None,
         scale: str | None = None,
+        relu6: bool = False,
     ):
         """k×k convolution with padding k//2 as im2col + matmul, then (× per-channel scale) + bias
-        (+ residual) (then ReLU). `w` is the weight constant reshaped to [kh·kw·C, F].
+        (+ residual) (then ReLU, or ReLU6 with `relu6`). `w` is the weight constant reshaped to [kh·kw·C, F].
 
         Why matmuls: IREE's CPU code for these small direct convolutions runs 4-wide SSE and falls
         back to scalar loops where a width (14, 7) is not a multiple of the tile, while the same
@@ -241,6 +243,8 @@ class Emitter:
         if relu:
             self.emit(f"  %s2 = arith.maximumf {last}, %zero : f32")
             last = "%s2"
+        if relu6:
+            last = self._relu6(last)
         self.emit(f"  linalg.yield {last} : f32")
         self.emit(f"}} -> {_t((m, f))}")
         out = self.new("y")
@@ -304,17 +308,72 @@ class Emitter:
         self.emit(f"}} -> {t}")
         return out, out_shape
 
+    def _relu6(self, v: str) -> str:
+        """min(max(v, 0), 6) inside a generic's body; returns the result's name."""
+        self.emit("  %c6 = arith.constant 6.0 : f32")
+        self.emit(f"  %r6a = arith.maximumf {v}, %zero : f32")
+        self.emit("  %r6b = arith.minimumf %r6a, %c6 : f32")
+        return "%r6b"
+
+    def depthwise_relu6(self, x: str, shape, w: str, b: str, stride: int, scale: str | None = None):
+        """3×3 depthwise convolution (padding 1) as linalg.depthwise_conv_2d_nhwc_hwc, then
+        (× per-channel scale) + bias and ReLU6 (MobileNetV2). `w` is [3, 3, C].
+
+        Why the named op and not im2col + matmul: a depthwise convolution has no reduction over
+        channels, so there is no matmul to make; IREE vectorises this op along the channels for
+        x86, aarch64 and armv7 NEON (a hand-written gather generic stayed scalar, 7–18× slower)."""
+        n, h, wd, c = shape
+        oh, ow = (h + 2 - 3) // stride + 1, (wd + 2 - 3) // stride + 1
+        padded, (hi_h, hi_w) = self._pad1(x, shape, oh, ow, stride)
+        padded_shape, out_shape = (n, h + 1 + hi_h, wd + 1 + hi_w, c), (n, oh, ow, c)
+        empty, fill, conv, out = (self.new(p) for p in ("e", "f", "dw", "y"))
+        self.emit(f"{empty} = tensor.empty() : {_t(out_shape)}")
+        self.emit(f"{fill} = linalg.fill ins(%zero : f32) outs({empty} : {_t(out_shape)}) -> {_t(out_shape)}")
+        self.emit(
+            f"{conv} = linalg.depthwise_conv_2d_nhwc_hwc {{dilations = dense<1> : tensor<2xi64>, strides = "
+            f"dense<{stride}> : tensor<2xi64>}} ins({padded}, {w} : {_t(padded_shape)}, {_t((3, 3, c))}) "
+            f"outs({fill} : {_t(out_shape)}) -> {_t(out_shape)}"
+        )
+        mapc = "affine_map<(d0, d1, d2, d3) -> (d3)>"
+        ins, types, maps, args = [conv], [_t(out_shape)], [MAP4], ["%a: f32"]
+        if scale:
+            ins, types, maps, args = ins + [scale], types + [f"tensor<{c}xf32>"], maps + [mapc], args + ["%scale: f32"]
+        ins, types, maps, args = ins + [b], types + [f"tensor<{c}xf32>"], maps + [mapc], args + ["%bias: f32"]
+        self.emit(
+            f"{out} = linalg.generic {{indexing_maps = [{', '.join(maps + [MAP4])}], iterator_types = {PAR4}}} "
+            f"ins({', '.join(ins)} : {', '.join(types)}) outs({empty} : {_t(out_shape)}) {{"
+        )
+        self.emit(f"^bb0({', '.join(args + ['%o: f32'])}):")
+        if scale:
+            self.emit("  %m0 = arith.mulf %a, %scale : f32")
+            self.emit("  %s0 = arith.addf %m0, %bias : f32")
+        else:
+            self.emit("  %s0 = arith.addf %a, %bias : f32")
+        self.emit(f"  linalg.yield {self._relu6('%s0')} : f32")
+        self.emit(f"}} -> {_t(out_shape)}")
+        return out, out_shape
+
+    def _pad1(self, x: str, shape, oh: int, ow: int, stride: int) -> tuple[str, tuple[int, int]]:
+        """Zero padding of 1 before, and after only as much as a 3×3 window at `stride` reads for an
+        oh×ow output (a stride-2 window over an even size reads no row past the end; IREE rejects
+        an input larger than the op reads)."""
+        n, h, w, c = shape
+        hi_h, hi_w = (oh - 1) * stride + 3 - h - 1, (ow - 1) * stride + 3 - w - 1
+        padded = self.new("pad")
+        self.emit(f"{padded} = tensor.pad {x} low[0, 1, 1, 0] high[0, {hi_h}, {hi_w}, 0] {{")
+        self.emit("^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
+        self.emit("  tensor.yield %zero : f32")
+        self.emit(f"}} : {_t(shape)} to {_t((n, h + 1 + hi_h, w + 1 + hi_w, c))}")
+        return padded, (hi_h, hi_w)
+
     def maxpool3s2(self, x: str, shape) -> tuple[str, tuple]:
         """3×3 max-pool, stride 2, padding 1 (torchvision's ResNet stem). It follows a ReLU, so every
         value is ≥ 0 and zero padding gives the same maxima as -inf padding."""
         n, h, w, c = shape
         oh, ow = (h - 1) // 2 + 1, (w - 1) // 2 + 1
-        padded_shape, out_shape = (n, h + 2, w + 2, c), (n, oh, ow, c)
-        padded, win, empty, fill, out = (self.new(p) for p in ("mpp", "win", "e", "f", "pool"))
-        self.emit(f"{padded} = tensor.pad {x} low[0, 1, 1, 0] high[0, 1, 1, 0] {{")
-        self.emit("^bb0(%i0: index, %i1: index, %i2: index, %i3: index):")
-        self.emit("  tensor.yield %zero : f32")
-        self.emit(f"}} : {_t(shape)} to {_t(padded_shape)}")
+        padded, (hi_h, hi_w) = self._pad1(x, shape, oh, ow, 2)
+        padded_shape, out_shape = (n, h + 1 + hi_h, w + 1 + hi_w, c), (n, oh, ow, c)
+        win, empty, fill, out = (self.new(p) for p in ("win", "e", "f", "pool"))
         self.emit(f"{win} = tensor.empty() : tensor<3x3xf32>")
         self.emit(f"{empty} = tensor.empty() : {_t(out_shape)}")
         self.emit(f"{fill} = linalg.fill ins(%zero : f32) outs({empty} : {_t(out_shape)}) -> {_t(out_shape)}")
@@ -355,6 +414,16 @@ def _block(em: Emitter, block, idx: int, x: str, shape, weights: dict) -> tuple[
         h1, s1 = em.conv_bias_act(x, shape, w1, w1s, b1, stride, relu=True, scale=k1)
         sc, _ = em.shortcut(x, shape, stride, block.extra_channels)
         return em.conv_bias_act(h1, s1, w2, w2s, b2, 1, relu=True, residual=sc, scale=k2)
+    if isinstance(block, InvertedResidual):  # ReLU6 after all but the projection; + x if kept
+        pairs, h, hs = _conv_bn_pairs(block), x, shape
+        for n, ((w, ws, b, k), (conv, _)) in enumerate(zip(weights[idx], pairs), start=1):
+            last = n == len(pairs)
+            if conv.groups > 1:
+                h, hs = em.depthwise_relu6(h, hs, w, b, conv.stride[0], scale=k)
+            else:
+                res = x if last and block.use_res_connect else None
+                h, hs = em.conv_bias_act(h, hs, w, ws, b, 1, relu=False, residual=res, scale=k, relu6=not last)
+        return h, hs
     # torchvision: basic (3×3, 3×3) or bottleneck (1×1, 3×3 strided, 1×1), then the shortcut
     affines = list(weights[idx])
     sc = x
@@ -474,9 +543,15 @@ def _bn_affines(em: Emitter, model: nn.Module, bn_input: bool) -> tuple[tuple, d
         off += m.num_features
 
     def affine(conv: nn.Conv2d, bn: nn.BatchNorm2d, name: str):
+        # matmul weights are [kh·kw·C, F]; a depthwise convolution's are [kh, kw, C]
+        def as_const(w: np.ndarray) -> str:
+            return em.const(
+                f"{name}_w", w.reshape(w.shape[0], w.shape[1], -1) if conv.groups > 1 else w.reshape(-1, w.shape[3])
+            )
+
         if not bn_input:
             wf, bf = fold_bn(conv, bn)
-            return em.const(f"{name}_w", wf.reshape(-1, wf.shape[3])), wf.shape, em.const(f"{name}_b", bf), None
+            return as_const(wf), wf.shape, em.const(f"{name}_b", bf), None
         wr = hwcf(conv)
         c, o = bn.num_features, offsets[id(bn)]
         scale, shift = em.new("bs"), em.new("bt")
@@ -484,19 +559,38 @@ def _bn_affines(em: Emitter, model: nn.Module, bn_input: bool) -> tuple[tuple, d
         em.emit(
             f"{shift} = tensor.extract_slice %bn[{total + o}] [{c}] [1] : tensor<{2 * total}xf32> to tensor<{c}xf32>"
         )
-        return em.const(f"{name}_w", wr.reshape(-1, wr.shape[3])), wr.shape, shift, scale
+        return as_const(wr), wr.shape, shift, scale
 
-    stem = affine(model.conv1, model.bn1, "stem")
+    stem = affine(*_stem_pair(model), "stem")
     blocks = {
         i: tuple(affine(conv, bn, f"b{i}_{k}") for k, (conv, bn) in enumerate(_conv_bn_pairs(block), start=1))
         for i, block in enumerate(model.blocks)
     }
+    if isinstance(model, TVMobileNetV2):  # the 1×1 convolution to 1280 channels before pooling
+        blocks["last"] = (affine(model.features[-1][0], model.features[-1][1], "last"),)
     return stem, blocks
+
+
+def _stem_pair(model: nn.Module) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+    if isinstance(model, TVMobileNetV2):
+        return model.features[0][0], model.features[0][1]
+    return model.conv1, model.bn1
+
+
+def _classifier(model: nn.Module) -> nn.Linear:
+    return model.classifier[1] if isinstance(model, TVMobileNetV2) else model.fc
 
 
 def _conv_bn_pairs(block: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     """A block's convolutions with their BatchNorms, in the order `_block` uses them: the residual
     branch's (conv1, conv2[, conv3]), then a projection shortcut's (downsample.0, downsample.1)."""
+    if isinstance(block, InvertedResidual):  # [expand 1×1,] depthwise 3×3, project 1×1
+        layers = [m for m in block.conv.modules() if isinstance(m, nn.Conv2d | nn.BatchNorm2d)]
+        pairs = list(zip(layers[::2], layers[1::2]))
+        for conv, _ in pairs:
+            if conv.groups > 1 and (conv.groups != conv.in_channels or conv.kernel_size != (3, 3)):
+                raise ConfigError(f"the emitter takes 3×3 depthwise convolutions, not {conv}")
+        return pairs
     pairs = [(block.conv1, block.bn1), (block.conv2, block.bn2)]
     if isinstance(block, TVBottleneck):
         pairs.append((block.conv3, block.bn3))
@@ -513,8 +607,11 @@ def _network(em: Emitter, model: nn.Module, image_shape, stem, weights, fc, gate
     """The whole network from the image to the logits (returns their SSA name), each gated block
     fixed at compile time or wrapped in an `scf.if` on the predicate `gates` gives."""
     fc_w, fc_b = fc
-    stride = model.conv1.stride[0]
-    x, shape = em.conv_bias_act("%image", image_shape, stem[0], stem[1], stem[2], stride, relu=True, scale=stem[3])
+    mobilenet = isinstance(model, TVMobileNetV2)
+    stride = _stem_pair(model)[0].stride[0]
+    x, shape = em.conv_bias_act(
+        "%image", image_shape, stem[0], stem[1], stem[2], stride, relu=not mobilenet, scale=stem[3], relu6=mobilenet
+    )
     if getattr(model, "maxpool", None) is not None:  # torchvision's 3×3/2 max-pool after the stem
         x, shape = em.maxpool3s2(x, shape)
     for i, block in enumerate(model.blocks):
@@ -535,8 +632,11 @@ def _network(em: Emitter, model: nn.Module, image_shape, stem, weights, fc, gate
         em.emit(f"  scf.yield {x} : {_t(shape)}")
         em.emit("}")
         x = res
+    if "last" in weights:  # MobileNetV2's 1×1 convolution to 1280 channels, ReLU6
+        w, ws, b, k = weights["last"][0]
+        x, shape = em.conv_bias_act(x, shape, w, ws, b, 1, relu=False, scale=k, relu6=True)
     pooled, (n, c) = em.global_avg(x, shape)
-    n_cls = model.fc.out_features
+    n_cls = _classifier(model).out_features
     logits_t = f"tensor<{n}x{n_cls}xf32>"
     e2, f2, mm, logits = em.new("e"), em.new("f"), em.new("mm"), em.new("logits")
     em.emit(f"{e2} = tensor.empty() : tensor<{n}x{n_cls}xf32>")
@@ -652,16 +752,16 @@ def resnet_to_mlir(
     elif static_skip is not None:
         gates = StaticGates(static_skip)
     gates = gates or HostBufferGates()
-    if not isinstance(model, GatedResNet | TVResNet):
+    if not isinstance(model, GatedResNet | TVResNet | TVMobileNetV2):
         raise ConfigError(
-            f"the IREE emitter builds the CIFAR ResNets (resnet<6n+2>), their SkipNets and torchvision's ResNets; "
-            f"a {type(model).__name__} (depthwise convolutions, ReLU6) is not emitted yet: search it with the "
-            "torch evaluators (--objective macs, --latency-evaluator latency-torch)"
+            f"the IREE emitter builds the CIFAR ResNets (resnet<6n+2>), their SkipNets, torchvision's ResNets and "
+            f"MobileNetV2; a {type(model).__name__} is not emitted: search it with the torch evaluators "
+            "(--objective macs, --latency-evaluator latency-torch)"
         )
     if batch != 1:
         raise ValueError(f"the module is generated for batch 1 (the deployment case), not {batch}")
     model = model.eval()
-    in_c = model.conv1.in_channels
+    in_c = _stem_pair(model)[0].in_channels
     h, w = image_hw
     g = model.num_gates
     paths = _fast_path_bits(fast_paths, g)
@@ -674,10 +774,10 @@ def resnet_to_mlir(
     stem, weights = _bn_affines(em, model, bn_input)
     gates.constants(em)
     fc = (
-        em.const("fc_w", model.fc.weight.detach().float().numpy().T),
-        em.const("fc_b", model.fc.bias.detach().float().numpy().reshape(1, -1)),
+        em.const("fc_w", _classifier(model).weight.detach().float().numpy().T),
+        em.const("fc_b", _classifier(model).bias.detach().float().numpy().reshape(1, -1)),
     )
-    logits_t = f"tensor<{batch}x{model.fc.out_features}xf32>"
+    logits_t = f"tensor<{batch}x{_classifier(model).out_features}xf32>"
 
     def network(reader: GateReader | None) -> str:
         return _network(em, model, (batch, h, w, in_c), stem, weights, fc, reader or gates)
