@@ -14,7 +14,6 @@ weights were trained for another number of classes, and only then.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -23,8 +22,8 @@ import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from explorer.checkpoint import save_checkpoint
-from explorer.data import DataSplits, check_data_fits, load_dataset
+from explorer.checkpoint import METADATA_FILE, save_checkpoint
+from explorer.data import DataSplits, check_data_fits, load_dataset, sha256_file
 from explorer.errors import CheckpointError, ConfigError, DataError
 from explorer.models import create_model
 from explorer.models.predict import accuracy
@@ -122,7 +121,7 @@ def import_torchvision(
     record = {
         "layout": f"torchvision {layout}",
         "weights": str(Path(weights).resolve()),
-        "sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(),
+        "sha256": sha256_file(Path(weights)),
         "classes_in_file": file_classes,
         "new_head": bool(replace),
         "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -143,7 +142,10 @@ def import_checkpoint(
     data: DataSplits | None = None,
 ) -> Path:
     """Import `weights` (torchvision layout `layout`) as a checkpoint in `out` for data set
-    `dataset`: layout and data checked, accuracy at full depth scored on val and test (fractions)."""
+    `dataset`: layout and data checked, accuracy at full depth scored on val and test (fractions).
+    An `out` that holds a checkpoint already is refused (nothing is overwritten)."""
+    if (Path(out) / METADATA_FILE).exists():
+        raise CheckpointError(f"{out} already holds a checkpoint: choose another --out, or remove it first")
     data = data or load_dataset(dataset, data_dir, val_size=None)  # as training: 10 %, at most 5,000
     model, record = import_torchvision(layout, weights, num_classes=num_classes or data.num_classes, new_head=new_head)
     if input_size is not None and tuple(input_size) != data.image_size:

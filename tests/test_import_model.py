@@ -104,6 +104,9 @@ def test_a_state_dict_that_does_not_fit_is_refused_naming_the_first_mismatch(npz
     main(["import-model", "--arch", "resnet18", "--weights", str(r18_1000), "--new-head", *data])
     ckpt = load_checkpoint(tmp_path / "out")
     assert ckpt.meta["imported"]["new_head"] and ckpt.meta["num_classes"] == 4
+    assert "already holds a checkpoint" in error_of(
+        capsys, "import-model", "--arch", "resnet18", "--weights", str(r18_1000), "--new-head", *data
+    )
     assert torch.equal(ckpt.model.layer4[1].conv2.weight, imagenet.layer4[1].conv2.weight)  # the body is kept
 
 
