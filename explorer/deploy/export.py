@@ -36,10 +36,10 @@ from explorer.deploy.bundle import (
 from explorer.deploy.iree import (
     ENTRY,
     compile_checkpoint,
+    compile_flags,
     get_target,
     iree_revision,
     iree_version,
-    model_flags,
     runtime_requirement,
 )
 from explorer.errors import CheckpointError
@@ -115,14 +115,13 @@ def front_rows(view: StudyView, min_accuracy: float | None = None, model=None) -
     return sort_rows(rows)
 
 
-def target_entry(tgt, vmfb: bytes, model=None) -> dict:
+def target_entry(tgt, vmfb: bytes, model) -> dict:
     """The manifest's target: `cpu_features` are the LLVM features the module was compiled with (read
     from the module itself, on every target), `cpuinfo` the /proc/cpuinfo flags a board needs for them;
-    `compiler_flags` include those chosen for `model` (iree.model_flags)."""
+    `compiler_flags` those `model` was compiled with (iree.compile_flags)."""
     cpu, features = module_cpu(vmfb)
     needs = required_cpuinfo(tgt.triple, features)
-    flags = [*tgt.flags, *(model_flags(model) if model is not None else ())]
-    return {"name": tgt.name, "triple": tgt.triple, "compiler_flags": flags, "cpu": cpu,
+    return {"name": tgt.name, "triple": tgt.triple, "compiler_flags": list(compile_flags(tgt, model)), "cpu": cpu,
             "cpu_features": features, "cpuinfo": {f: list(flags) for f, flags in needs.items()}}  # fmt: skip
 
 

@@ -152,12 +152,12 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "skip-explorer" / "iree"
 
 
-def model_flags(model) -> tuple[str, ...]:
-    """Compile flags chosen per model. IREE's data tiling (packed matmul operands) pays off on
-    torchvision's layouts (64–2048 channels; at 64×64 ResNet-18 19.6 → 13.4 ms, ResNet-50 55.0 →
-    30.4 ms, MobileNetV2 4.57 → 3.43 ms, docs/benchmarks.md) and not on the CIFAR ResNets (16–64
-    channels: 1.6× slower there)."""
-    return ("--iree-opt-data-tiling",) if getattr(model, "data_tiling", False) else ()
+def compile_flags(target: Target, model) -> tuple[str, ...]:
+    """iree-compile's flags for `model` on `target`: the target's, plus those chosen per model. IREE's
+    data tiling (packed matmul operands) pays off on torchvision's layouts (64–2048 channels; at 64×64
+    ResNet-18 19.6 → 13.4 ms, ResNet-50 55.0 → 30.4 ms, MobileNetV2 4.57 → 3.43 ms,
+    docs/benchmarks.md) and not on the CIFAR ResNets (16–64 channels: 1.6× slower there)."""
+    return (*target.flags, *(("--iree-opt-data-tiling",) if getattr(model, "data_tiling", False) else ()))
 
 
 def module_key(
@@ -168,8 +168,8 @@ def module_key(
     bn_input: bool = False,
     fast_paths: Sequence[str] = (),
 ) -> str:
-    flags = (*target.flags, *model_flags(ckpt.model))
-    parts = [ckpt.sha256, target.name, target.triple, " ".join(flags), iree_version(), EMITTER_VERSION,
+    parts = [ckpt.sha256, target.name, target.triple, " ".join(compile_flags(target, ckpt.model)), iree_version(),
+             EMITTER_VERSION,
              str(batch), static_skip or "gated"] + (["bn-input"] if bn_input else [])  # fmt: skip
     if fast_paths:
         parts.append("fast-paths " + " ".join(fast_paths))
@@ -226,9 +226,7 @@ def compile_checkpoint(
             src.write_text(text)
             dst = Path(tmp) / "model.vmfb"
             proc = subprocess.run(
-                [compiler_path(), str(src), *tgt.flags, *model_flags(model), "-o", str(dst)],
-                capture_output=True,
-                text=True,
+                [compiler_path(), str(src), *compile_flags(tgt, model), "-o", str(dst)], capture_output=True, text=True
             )
             if proc.returncode:
                 raise DeployError(f"iree-compile failed for target {tgt.name}:\n{proc.stderr[-4000:]}")

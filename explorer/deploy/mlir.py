@@ -231,11 +231,7 @@ class Emitter:
             f"outs({empty} : {_t((m, f))}) {{"
         )
         self.emit(f"^bb0({', '.join(args + ['%o: f32'])}):")
-        if scale:
-            self.emit("  %m0 = arith.mulf %a, %scale : f32")
-            self.emit("  %s0 = arith.addf %m0, %bias : f32")
-        else:
-            self.emit("  %s0 = arith.addf %a, %bias : f32")
+        self._scale_bias(scale)
         last = "%s0"
         if residual:
             self.emit("  %s1 = arith.addf %s0, %r : f32")
@@ -308,6 +304,14 @@ class Emitter:
         self.emit(f"}} -> {t}")
         return out, out_shape
 
+    def _scale_bias(self, scale: str | None) -> None:
+        """In an epilogue's body: %s0 = %a (× %scale) + %bias."""
+        if scale:
+            self.emit("  %m0 = arith.mulf %a, %scale : f32")
+            self.emit("  %s0 = arith.addf %m0, %bias : f32")
+        else:
+            self.emit("  %s0 = arith.addf %a, %bias : f32")
+
     def _relu6(self, v: str) -> str:
         """min(max(v, 0), 6) inside a generic's body; returns the result's name."""
         self.emit("  %c6 = arith.constant 6.0 : f32")
@@ -344,11 +348,7 @@ class Emitter:
             f"ins({', '.join(ins)} : {', '.join(types)}) outs({empty} : {_t(out_shape)}) {{"
         )
         self.emit(f"^bb0({', '.join(args + ['%o: f32'])}):")
-        if scale:
-            self.emit("  %m0 = arith.mulf %a, %scale : f32")
-            self.emit("  %s0 = arith.addf %m0, %bias : f32")
-        else:
-            self.emit("  %s0 = arith.addf %a, %bias : f32")
+        self._scale_bias(scale)
         self.emit(f"  linalg.yield {self._relu6('%s0')} : f32")
         self.emit(f"}} -> {_t(out_shape)}")
         return out, out_shape
@@ -425,16 +425,15 @@ def _block(em: Emitter, block, idx: int, x: str, shape, weights: dict) -> tuple[
                 h, hs = em.conv_bias_act(h, hs, w, ws, b, 1, relu=False, residual=res, scale=k, relu6=not last)
         return h, hs
     # torchvision: basic (3×3, 3×3) or bottleneck (1×1, 3×3 strided, 1×1), then the shortcut
-    affines = list(weights[idx])
+    steps = list(zip(weights[idx], _conv_bn_pairs(block)))
     sc = x
     if block.downsample is not None:
-        w, ws, b, k = affines.pop()
-        sc, _ = em.conv_bias_act(x, shape, w, ws, b, block.stride, relu=False, scale=k)
-    strides = [block.stride, 1] if len(affines) == 2 else [1, block.stride, 1]
+        (w, ws, b, k), (conv, _) = steps.pop()
+        sc, _ = em.conv_bias_act(x, shape, w, ws, b, conv.stride[0], relu=False, scale=k)
     h, hs = x, shape
-    for n, ((w, ws, b, k), stride) in enumerate(zip(affines, strides), start=1):
-        last = n == len(affines)
-        h, hs = em.conv_bias_act(h, hs, w, ws, b, stride, relu=True, residual=sc if last else None, scale=k)
+    for n, ((w, ws, b, k), (conv, _)) in enumerate(steps, start=1):
+        last = n == len(steps)
+        h, hs = em.conv_bias_act(h, hs, w, ws, b, conv.stride[0], relu=True, residual=sc if last else None, scale=k)
     return h, hs
 
 
@@ -773,11 +772,12 @@ def resnet_to_mlir(
     gates.prologue(em, g)
     stem, weights = _bn_affines(em, model, bn_input)
     gates.constants(em)
+    classifier = _classifier(model)
     fc = (
-        em.const("fc_w", _classifier(model).weight.detach().float().numpy().T),
-        em.const("fc_b", _classifier(model).bias.detach().float().numpy().reshape(1, -1)),
+        em.const("fc_w", classifier.weight.detach().float().numpy().T),
+        em.const("fc_b", classifier.bias.detach().float().numpy().reshape(1, -1)),
     )
-    logits_t = f"tensor<{batch}x{_classifier(model).out_features}xf32>"
+    logits_t = f"tensor<{batch}x{classifier.out_features}xf32>"
 
     def network(reader: GateReader | None) -> str:
         return _network(em, model, (batch, h, w, in_c), stem, weights, fc, reader or gates)

@@ -71,7 +71,7 @@ class TVBottleneck(nn.Module):
 class TVResNet(GatedNetwork):
     """torchvision's ResNet: 7×7/2 stem, 3×3/2 max-pool, four stages (64, 128, 256, 512 planes)."""
 
-    data_tiling = True  # compiled with IREE's data tiling (deploy/iree.model_flags: faster at these widths)
+    data_tiling = True  # compiled with IREE's data tiling (deploy/iree.compile_flags: faster at these widths)
 
     def __init__(self, block: type, layers: list[int], depth: int, in_channels: int = 3, num_classes: int = 1000):
         super().__init__()
