@@ -10,7 +10,10 @@ median call kept; the table shows the median over rounds):
   static            our module with the gates resolved at compile time (all blocks run)
   fast path         our gated module, the configuration compiled as a fast path
   gated k           our gated module through the per-gate `scf.if` path, first k gates skipped
-each with and without IREE's data tiling (`--iree-opt-data-tiling`, "+dt").
+each with and without IREE's data tiling (`--iree-opt-data-tiling`, "+dt"). With `--onnx-route`
+also the fallback for networks the emitter does not know (explorer/deploy/onnx_route.py: torch.export
+→ ONNX → iree-import-onnx → iree-compile with `--iree-global-opt-use-im2col-for-convs`):
+  onnx route fast path k / onnx route gated k   the same configurations through that route
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def timed(fn, calls: int) -> float:
     return statistics.median(out)
 
 
-def bench(arch: str, size: int, rounds: int, calls: int, skips: list[int]) -> None:
+def bench(arch: str, size: int, rounds: int, calls: int, skips: list[int], onnx_route: bool = False) -> None:
     torch.manual_seed(0)
     model = create_model(arch, num_classes=1000).eval()
     g = model.num_gates
@@ -95,6 +98,21 @@ def bench(arch: str, size: int, rounds: int, calls: int, skips: list[int]) -> No
                 for m in (gated, plain):
                     worst = max(worst, float(np.abs(m(nhwc, arr) - want).max()))
             worst = max(worst, float(np.abs(static(nhwc) - ref).max()))
+        if onnx_route:
+            from explorer.deploy.onnx_route import compile_onnx_route
+
+            t0 = time.perf_counter()
+            routed = IreeModule(compile_onnx_route(model, (size, size), tmp / "route.vmfb", fast_paths=fast))
+            print(f"{arch} {size}×{size} onnx route: compiled in {time.perf_counter() - t0:.0f} s", flush=True)
+            for k, bits in zip(skips, fast):
+                arr = np.array(bits, dtype=np.int32)
+                variants[f"onnx route fast path {k}"] = lambda a=arr: routed(nhwc, a)
+                with torch.no_grad():
+                    worst = max(worst, float(np.abs(routed(nhwc, arr) - model(x, bits).numpy()).max()))
+            routed_gated = IreeModule(compile_onnx_route(model, (size, size), tmp / "route-g.vmfb"))
+            for k, bits in zip(skips, fast):
+                arr = np.array(bits, dtype=np.int32)
+                variants[f"onnx route gated {k}"] = lambda a=arr: routed_gated(nhwc, a)
         runs: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(rounds):
             for k, fn in variants.items():
@@ -120,11 +138,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=20)
     ap.add_argument("--skips", nargs="+", type=int, default=[0, 2, 4], help="skipped gates per configuration")
+    ap.add_argument(
+        "--onnx-route", action="store_true", help="also time the ONNX route (explorer/deploy/onnx_route.py)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     for arch in args.arch:
         for size in args.size:
-            bench(arch, size, args.rounds, args.calls, args.skips)
+            bench(arch, size, args.rounds, args.calls, args.skips, args.onnx_route)
 
 
 if __name__ == "__main__":

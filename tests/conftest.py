@@ -162,3 +162,33 @@ def postgres_url(postgres_server, request):
         con.execute(f"DROP DATABASE IF EXISTS {name}")
         con.execute(f"CREATE DATABASE {name}")
     return f"{postgres_server}/{name}"
+
+
+@pytest.fixture(scope="session")
+def user_net():
+    """A user's network the emitter does not know (GELU, 5×5 convolutions, residual blocks in a
+    Sequential at features.0, .1 and .3; features.2 changes the shape): the class."""
+    import torch.nn as nn
+
+    class Residual(nn.Module):
+        def __init__(self, c: int):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 5, padding=2)
+            self.act = nn.GELU()
+
+        def forward(self, x):
+            return x + self.act(self.conv(x))
+
+    class UserNet(nn.Module):
+        """Not a network the emitter knows: GELU, 5×5 convolutions, residual blocks in a Sequential."""
+
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.features = nn.Sequential(Residual(8), Residual(8), nn.Conv2d(8, 16, 3, 2, 1), Residual(16))
+            self.head = nn.Linear(16, 10)
+
+        def forward(self, x):
+            return self.head(self.features(self.stem(x)).mean((2, 3)))
+
+    return UserNet

@@ -40,9 +40,30 @@ def compile_cmd(
         help="A configuration (bit string, 1 = execute) to give a branch of its own that runs "
         "as fast as a static module; repeatable. `explorer export` does this for the Pareto front.",
     ),
+    route: str = typer.Option(
+        "emitter",
+        "--route",
+        help="emitter: our MLIR (fast; the CIFAR ResNets, torchvision's ResNets and MobileNetV2). onnx: "
+        "torch.export → ONNX → IREE, for networks the emitter does not know; slower (docs/benchmarks.md), "
+        "no --static-skip; needs pip install 'skip-explorer[onnx]'.",
+    ),
 ) -> None:
     """Compile a checkpoint into one IREE module (image NHWC + skip vector → logits)."""
     ckpt = load_checkpoint(checkpoint)
+    if route not in ("emitter", "onnx"):
+        raise ConfigError(f"--route {route!r}: choose emitter or onnx")
+    if route == "onnx":
+        from explorer.deploy.onnx_route import compile_onnx_route
+
+        if static_skip is not None:
+            raise ConfigError("--static-skip is for the emitter route only: leave it out with --route onnx")
+        fast = [str(SkipConfig.parse(p, ckpt.num_gates)) for p in fast_path]
+        h, w = ckpt.meta["dataset"]["image_size"]
+        path = compile_onnx_route(
+            ckpt.model, (h, w), out, target, in_channels=ckpt.meta["in_channels"], fast_paths=fast
+        )
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) for target {target} through ONNX (the slower route)")
+        return
     if static_skip is not None:
         SkipConfig.parse(static_skip, ckpt.num_gates)
         if fast_path:

@@ -755,7 +755,8 @@ def resnet_to_mlir(
         raise ConfigError(
             f"the IREE emitter builds the CIFAR ResNets (resnet<6n+2>), their SkipNets, torchvision's ResNets and "
             f"MobileNetV2; a {type(model).__name__} is not emitted: search it with the torch evaluators "
-            "(--objective macs, --latency-evaluator latency-torch)"
+            "(--objective macs, --latency-evaluator latency-torch), or compile it through ONNX, more slowly "
+            "(explorer compile --route onnx; explorer.deploy.onnx_route for any nn.Module)"
         )
     if batch != 1:
         raise ValueError(f"the module is generated for batch 1 (the deployment case), not {batch}")

@@ -391,3 +391,46 @@ def test_armv7_kit_with_a_built_runtime_runs_under_qemu(boards, study, host_benc
             worst = max(worst, float(np.abs(board - ours).max()))
     assert worst <= 1e-5, worst
     assert run("cortex-a9", tmp_path / "img0.npy", "111111").returncode == -4  # SIGILL: +vfp4 on a Cortex-A9
+
+
+@pytest.mark.parametrize("arch", ["tv-resnet18", "tv-mobilenet_v2"])
+def test_torchvision_layouts_give_pytorchs_logits_on_both_boards_under_qemu(boards, arch, tmp_path):
+    """With EXPLORER_ARMV7_RUNTIME (as above): a torchvision-layout module (data tiling on, a fast
+    path) compiled for aarch64 and armv7 runs under qemu-user on both and gives PyTorch's logits, on
+    its fast path and per gate."""
+    runtime = os.environ.get("EXPLORER_ARMV7_RUNTIME")
+    if not runtime:
+        pytest.skip("no armv7 runtime given (EXPLORER_ARMV7_RUNTIME=DIR from scripts/build-board-runtime.sh)")
+    import torch
+
+    from explorer.checkpoint import load_checkpoint, save_checkpoint
+    from explorer.deploy.iree import compile_checkpoint
+    from explorer.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(arch, in_channels=3, num_classes=10).eval()
+    meta = {"arch": arch, "in_channels": 3, "num_classes": 10, "dataset": {"name": "npz", "image_size": [32, 32]}}
+    ckpt = load_checkpoint(save_checkpoint(tmp_path / arch, model, meta))
+    g = ckpt.num_gates
+    fast, other = "0" * g, ("10" * g)[:g]
+    x = torch.randn(1, 3, 32, 32)
+    np.save(tmp_path / "x.npy", x.permute(0, 2, 3, 1).contiguous().numpy())
+    runners = {
+        "aarch64": [str(boards / "qemu" / "qemu-aarch64-static"), "-L", str(boards / "arm64"),
+                    str(boards / "iree-aarch64" / "iree-run-module")],
+        "armv7": [str(boards / "qemu" / "qemu-arm-static"), "-cpu", "cortex-a15", "-L", str(boards / "armhf"),
+                  str(Path(runtime) / "iree-run-module")],
+    }  # fmt: skip
+    for target, runner in runners.items():
+        module = compile_checkpoint(ckpt, target, fast_paths=[fast], out=tmp_path / f"{target}.vmfb")
+        for bits in (fast, other):
+            r = subprocess.run(
+                [*runner, f"--module={module}", "--device=local-sync", "--function=forward",
+                 f"--input=@{tmp_path / 'x.npy'}", f"--input={g}xi32={','.join(bits)}", f"--output=@{tmp_path / 'y.npy'}"],
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert r.returncode == 0, r.stderr
+            with torch.no_grad():
+                want = ckpt.model(x, bits).numpy()
+            got = np.load(tmp_path / "y.npy")
+            assert np.abs(got - want).max() <= 1e-4 * max(1.0, float(np.abs(want).max())), (target, bits)
