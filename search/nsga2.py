@@ -9,13 +9,6 @@ counts distinct configurations: a configuration proposed again is answered from 
 from __future__ import annotations
 
 import numpy as np
-from pymoo.algorithms.moo.nsga2 import NSGA2
-from pymoo.core.evaluator import Evaluator
-from pymoo.core.problem import Problem
-from pymoo.core.termination import NoTermination
-from pymoo.operators.crossover.pntx import TwoPointCrossover
-from pymoo.operators.mutation.bitflip import BitflipMutation
-from pymoo.problems.static import StaticProblem
 
 from explorer.search._base import BaseStrategy, register_strategy
 from explorer.search.l2_norm import L2NormStrategy
@@ -32,6 +25,14 @@ class NSGA2Strategy(BaseStrategy):
     all_rank = 6
 
     def __init__(self, pop_size: int | None = None, seed_rankers: bool = True, **kwargs):
+        # pymoo's NSGA-II imports scipy.spatial (0.8 s): paid by a run of this strategy, not by every
+        # command of the CLI, which imports the registry
+        from pymoo.algorithms.moo.nsga2 import NSGA2
+        from pymoo.core.problem import Problem
+        from pymoo.core.termination import NoTermination
+        from pymoo.operators.crossover.pntx import TwoPointCrossover
+        from pymoo.operators.mutation.bitflip import BitflipMutation
+
         super().__init__(**kwargs)
         g = self.space.num_gates
         self.budget = min(self.budget or DEFAULT_BUDGET, self.space.size)
@@ -75,6 +76,9 @@ class NSGA2Strategy(BaseStrategy):
         return fresh
 
     def tell(self, results: list[Evaluation]) -> None:
+        from pymoo.core.evaluator import Evaluator
+        from pymoo.problems.static import StaticProblem
+
         for r in results:
             self._known[r.config] = (-r[self.accuracy_metric], r[self.cost_metric])
         if self._done or self._pop is None:
