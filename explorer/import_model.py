@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from explorer.checkpoint import METADATA_FILE, save_checkpoint
-from explorer.data import DataSplits, check_data_fits, load_dataset, sha256_file
+from explorer.data import DataSplits, check_data_fits, dataset_base, load_dataset, parse_dataset_name, sha256_file
 from explorer.errors import CheckpointError, ConfigError, DataError
 from explorer.models import create_model
 from explorer.models.predict import accuracy
@@ -146,12 +146,20 @@ def import_checkpoint(
     An `out` that holds a checkpoint already is refused (nothing is overwritten)."""
     if (Path(out) / METADATA_FILE).exists():
         raise CheckpointError(f"{out} already holds a checkpoint: choose another --out, or remove it first")
+    if input_size is not None:
+        base, size, channels = parse_dataset_name(dataset)
+        if size is not None and size != tuple(input_size):
+            raise DataError(
+                f"--input-size {input_size[0]} {input_size[1]} and --dataset {dataset} ask for two sizes: give one"
+            )
+        dataset = f"{base}@{input_size[0]}x{input_size[1]}" + (f"x{channels}" if channels else "")
     data = data or load_dataset(dataset, data_dir, val_size=None)  # as training: 10 %, at most 5,000
     model, record = import_torchvision(layout, weights, num_classes=num_classes or data.num_classes, new_head=new_head)
-    if input_size is not None and tuple(input_size) != data.image_size:
+    if _in_channels(model) == 3 and data.in_channels == 1:
+        h, w = data.image_size
         raise DataError(
-            "the model is to take {}×{} images, but data set {} has {}×{}: pass --input-size {} {} or data of that "
-            "size".format(*input_size, data.name, *data.image_size, *data.image_size)
+            f"the weights take 3-channel images and data set {data.name} has 1 channel: "
+            f"--dataset {dataset_base(data.name)}@{h}x{w}x3 copies its grey into 3 channels"
         )
     meta = {"arch": LAYOUTS[layout][0], "depth": model.depth, "in_channels": _in_channels(model),
             "num_classes": _num_classes(model), "dataset": data.describe()}  # fmt: skip

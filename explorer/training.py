@@ -42,7 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from explorer.checkpoint import load_checkpoint, read_metadata, save_checkpoint
-from explorer.data import DataSplits, default_crop_padding, iterate_batches, load_dataset, num_batches
+from explorer.data import DataSplits, dataset_base, default_crop_padding, iterate_batches, load_dataset, num_batches
 from explorer.errors import TrainingError
 from explorer.models import create_model
 from explorer.models.predict import accuracy
@@ -233,7 +233,7 @@ def augmentation_warnings(cfg: TrainConfig, data: DataSplits) -> list[str]:
             f"{100 * cfg.crop_padding / side:.0f}% of their side; "
             f"{default_crop_padding(data.image_size)} (1/8 of the side, the default) keeps objects in view"
         )
-    if cfg.flip and data.name == "npz":
+    if cfg.flip and dataset_base(data.name) == "npz":
         out.append(
             "horizontal flips are on for your own data set: if its images are not mirror-symmetric "
             "(digits, text, road signs), train with --no-flip"

@@ -508,6 +508,41 @@ def test_every_mismatch_is_named_in_one_error(npz_file):
     assert "has 1-channel images, 8×8 images, 4 classes" in str(err.value)
 
 
+def test_a_resize_suffix_resizes_every_split_and_is_replayed_from_the_checkpoint(npz_file):
+    import torch.nn.functional as F
+
+    plain = D.load_dataset("npz", npz_file, val_size=7)
+    big = D.load_dataset("npz@20x12x3", npz_file, val_size=7)
+    assert big.name == "npz@20x12x3" and big.describe()["name"] == "npz@20x12x3"
+    assert big.image_size == (20, 12) and big.in_channels == 3 and big.val_size == 7
+    want = F.interpolate(plain.val_x.permute(0, 3, 1, 2).float(), size=(20, 12), mode="bilinear", antialias=True)
+    want = want.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    assert torch.equal(big.val_x[..., :1], want) and torch.equal(big.val_x[..., 2:], want)  # grey copied
+    assert torch.equal(big.test_y, plain.test_y) and big.train_x.shape == (len(plain.train_y), 20, 12, 3)
+    # a checkpoint trained on it reads the same resized splits from the recorded file
+    meta = {"in_channels": 3, "num_classes": 4, "dataset": big.describe()}
+    again = D.load_checkpoint_data(meta, None, "ckpt")
+    assert torch.equal(again.val_x, big.val_x) and again.image_size == (20, 12)
+    assert D.load_dataset("npz@4x4", npz_file, val_size=7).image_size == (4, 4)  # down as well
+
+
+@pytest.mark.parametrize(
+    "name,match",
+    [("npz@64", "HxW"), ("npz@0x8", "HxW"), ("npz@8x8x2", "C = 1 or 3"), ("mnist@8x8", "unknown data set 'mnist'")],
+)
+def test_a_bad_resize_suffix_is_one_clear_error(npz_file, name, match):
+    with pytest.raises(DataError, match=match):
+        D.load_dataset(name, npz_file)
+
+
+def test_only_grey_images_are_copied_to_three_channels(tmp_path):
+    path = tmp_path / "rgb.npz"
+    np.savez(path, x=np.zeros((20, 8, 8, 3), np.uint8), y=np.arange(20) % 2)
+    with pytest.raises(DataError, match="3 channels; only 1-channel images are copied to 3"):
+        D.load_dataset("npz@8x8x1", path, val_size=2)
+    assert D.load_dataset("npz@8x8x3", path, val_size=2).in_channels == 3
+
+
 # ---------------------------------------------------------------------------------------------
 # Defaults that adapt to the data
 

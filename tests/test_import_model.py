@@ -110,6 +110,21 @@ def test_a_state_dict_that_does_not_fit_is_refused_naming_the_first_mismatch(npz
     assert torch.equal(ckpt.model.layer4[1].conv2.weight, imagenet.layer4[1].conv2.weight)  # the body is kept
 
 
+def test_colour_weights_on_grey_data_take_the_resized_three_channel_data_set(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    grey = tmp_path / "grey.npz"
+    np.savez(grey, x=rng.integers(0, 256, (60, 28, 28, 1), dtype=np.uint8), y=np.arange(60) % 4)
+    weights = saved(tmp_path, create_model("tv-resnet18", num_classes=4))
+    args = ["import-model", "--arch", "resnet18", "--weights", str(weights), "--data-dir", str(grey)]
+    err = error_of(capsys, *args, "--out", str(tmp_path / "a"))
+    assert "take 3-channel images and data set npz has 1 channel: --dataset npz@28x28x3" in err
+    err = error_of(capsys, *args, "--dataset", "npz@28x28x3", "--input-size", "40", "40", "--out", str(tmp_path / "a"))
+    assert "ask for two sizes: give one" in err
+    main([*args, "--dataset", "npz@40x40x3", "--out", str(tmp_path / "b")])
+    ckpt = load_checkpoint(tmp_path / "b")
+    assert ckpt.meta["dataset"]["name"] == "npz@40x40x3" and ckpt.meta["dataset"]["image_size"] == [40, 40]
+
+
 def test_finetune_starts_from_the_checkpoint_on_its_own_data(npz, tmp_path):
     torch.manual_seed(2)
     original = create_model("tv-resnet18", num_classes=4)

@@ -26,7 +26,9 @@ def import_model_cmd(
     dataset: str = typer.Option(
         "npz",
         "--dataset",
-        help="The data set it is evaluated (and fine-tuned) on: npz, fashion-mnist, cifar10, cifar100.",
+        help="The data set it is evaluated (and fine-tuned) on: npz, fashion-mnist, cifar10, cifar100; "
+        "NAME@HxW resizes its images (e.g. fashion-mnist@64x64), NAME@HxWx3 also copies grey into 3 channels "
+        "(for weights trained on colour images). Recorded in the checkpoint: later commands read it the same way.",
     ),
     data_dir: Path | None = DataDirOption,
     num_classes: int | None = typer.Option(
@@ -36,7 +38,7 @@ def import_model_cmd(
         False, "--new-head", help="Replace a classifier trained for another number of classes by a new one (random)."
     ),
     input_size: tuple[int, int] | None = typer.Option(
-        None, "--input-size", help="H W the model takes (a check: the data set's images must have this size)."
+        None, "--input-size", help="H W: resize the data set's images to this size (the same as --dataset NAME@HxW)."
     ),
     threads: int | None = ThreadsOption,
 ) -> None:

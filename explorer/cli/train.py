@@ -20,7 +20,12 @@ def train_cmd(
         help="resnet<6n+2>: resnet20, resnet32, resnet44, resnet56, resnet110, …; or torchvision's layouts "
         "tv-resnet18, tv-resnet34, tv-resnet50, tv-mobilenet_v2 (the blocks with an identity shortcut are gated).",
     ),
-    dataset: str = typer.Option("fashion-mnist", "--dataset", help="fashion-mnist, cifar10, cifar100 or npz."),
+    dataset: str = typer.Option(
+        "fashion-mnist",
+        "--dataset",
+        help="fashion-mnist, cifar10, cifar100 or npz; NAME@HxW resizes the images (fashion-mnist@64x64), "
+        "NAME@HxWx3 also copies grey into 3 channels.",
+    ),
     data_dir: Path | None = DataDirOption,
     epochs: int | None = typer.Option(
         None, "--epochs", help="Training epochs; the schedule scales with them (default: 30; SkipNet 4)."

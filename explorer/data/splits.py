@@ -6,16 +6,23 @@ validation, the test split is only for reporting, so a Pareto front is never sel
 
 Registry: `DATASETS` maps a name to a reader `(data_dir, download) -> RawData`; add a reader with
 `@register_dataset("name")` (the readers of `explorer.data` register themselves on import).
+
+A name may ask for the images resized for a model's input: `fashion-mnist@64x64` (bilinear,
+antialiased, back to uint8), `fashion-mnist@64x64x3` (and grey copied to 3 channels, for weights
+trained on colour images). The name with its suffix is what checkpoints and bundles record, so
+every later command reads the data set the same way.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from explorer.data.files import sha256_file
 from explorer.errors import DataError
@@ -132,11 +139,10 @@ def load_dataset(
     the normalisation is still computed on the whole training part so that it does not
     depend on the limit. `val_size=None`: `default_val_size` of the training part.
     """
-    if name not in DATASETS:
-        raise DataError(f"unknown data set {name!r}: choose one of {', '.join(sorted(DATASETS))}")
-    raw = DATASETS[name](Path(data_dir) if data_dir else None, download)
-    x, y = raw.train_x, raw.train_y
-    test_x, test_y = raw.test_x, raw.test_y
+    base, size, channels = parse_dataset_name(name)
+    raw = DATASETS[base](Path(data_dir) if data_dir else None, download)
+    x, y = _prepared(raw.train_x, size, channels, name), raw.train_y
+    test_x, test_y = _prepared(raw.test_x, size, channels, name), raw.test_y
     gen = torch.Generator().manual_seed(split_seed)
     if test_x is None:
         # A user's npz without test arrays: hold out a seeded test split first (10%).
@@ -171,6 +177,50 @@ def load_dataset(
         split_seed=split_seed,
         source=raw.source,
     )
+
+
+_SUFFIX = re.compile(r"(\d+)x(\d+)(?:x(\d+))?")
+
+
+def parse_dataset_name(name: str) -> tuple[str, tuple[int, int] | None, int | None]:
+    """`fashion-mnist@64x64x3` → ("fashion-mnist", (64, 64), 3); no suffix → (name, None, None)."""
+    base, at, suffix = name.partition("@")
+    if base not in DATASETS:
+        raise DataError(f"unknown data set {base!r}: choose one of {', '.join(sorted(DATASETS))}")
+    if not at:
+        return base, None, None
+    m = _SUFFIX.fullmatch(suffix)
+    if not m or int(m[1]) < 1 or int(m[2]) < 1 or (m[3] is not None and int(m[3]) not in (1, 3)):
+        raise DataError(
+            f"data set {name!r}: after '@' give the image size as HxW, optionally xC with C = 1 or 3 "
+            f"(e.g. {base}@64x64 or {base}@64x64x3)"
+        )
+    return base, (int(m[1]), int(m[2])), None if m[3] is None else int(m[3])
+
+
+def dataset_base(name: str) -> str:
+    """The registered reader behind a data set name (`npz@64x64` → `npz`)."""
+    return name.partition("@")[0]
+
+
+def _prepared(x: torch.Tensor | None, size, channels, name: str, chunk: int = 1024) -> torch.Tensor | None:
+    """uint8 N×H×W×C images resized to `size` (bilinear, antialiased) and/or with C copied to
+    `channels`; done in chunks so that a large set never exists in float32 at once."""
+    if x is None or (size is None and channels is None):
+        return x
+    c = int(x.shape[3])
+    if channels is not None and c != channels:
+        if c != 1:
+            raise DataError(f"data set {name!r}: its images have {c} channels; only 1-channel images are copied to 3")
+    h, w = size or (int(x.shape[1]), int(x.shape[2]))
+    out = torch.empty((len(x), h, w, channels or c), dtype=torch.uint8)
+    for i in range(0, len(x), chunk):
+        xb = x[i : i + chunk].permute(0, 3, 1, 2).float()
+        if (h, w) != tuple(xb.shape[2:]):
+            xb = F.interpolate(xb, size=(h, w), mode="bilinear", antialias=True, align_corners=False)
+        xb = xb.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        out[i : i + chunk] = xb.expand(-1, -1, -1, out.shape[3]) if xb.shape[3] != out.shape[3] else xb
+    return out
 
 
 def recorded_npz(dataset: dict, where: str | Path) -> Path:
@@ -229,7 +279,7 @@ def load_checkpoint_data(meta: dict, data_dir: str | Path | None, where: str | P
     DataWarning says that its splits are not the ones of training.
     """
     ds = meta["dataset"]
-    if data_dir is None and ds["name"] == "npz":
+    if data_dir is None and dataset_base(ds["name"]) == "npz":
         data_dir = recorded_npz(ds, where)
     data = load_dataset(
         ds["name"], data_dir, val_size=ds.get("val_size", DEFAULT_VAL_SIZE), split_seed=ds.get("split_seed", 0)
