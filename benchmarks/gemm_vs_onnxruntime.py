@@ -21,10 +21,10 @@ import argparse
 import statistics
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from byom_onnxruntime import timed  # the sibling script's timing loop
 
 from explorer.deploy.iree import IreeModule, compiler_path, get_target
 
@@ -75,15 +75,6 @@ def ort_matmul(m: int, k: int, n: int, w: np.ndarray, tmp: Path):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def timed(fn, calls: int) -> float:
-    out = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        fn()
-        out.append(1000 * (time.perf_counter() - t))
-    return statistics.median(out)
 
 
 def main() -> None:
