@@ -56,21 +56,19 @@ def test_export_says_why_it_cannot_write_the_sample_image(npz_study, tmp_path):
         shutil.move(moved, npz)
 
 
-@pytest.mark.parametrize("shape", [(1, 2, 2, 1), (1, 32, 32, 1), (1, 8, 8, 3)])
-def test_predict_refuses_an_image_of_another_size(npz_study, tmp_path, shape):
-    bundle = tmp_path / "b"
-    assert export(npz_study, bundle).returncode == 0
-    np.save(tmp_path / "img.npy", np.zeros(shape, np.float32))
-    proc = run("predict", "--bundle", str(bundle), "--image", str(tmp_path / "img.npy"))
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"shape {shape}" in proc.stderr and "takes (1, 8, 8, 1)" in proc.stderr
-
-
 @pytest.fixture(scope="module")
 def bundle(npz_study, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle") / "b"
     assert export(npz_study, out).returncode == 0
     return out
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 2, 1), (1, 32, 32, 1), (1, 8, 8, 3)])
+def test_predict_refuses_an_image_of_another_size(bundle, tmp_path, shape):
+    np.save(tmp_path / "img.npy", np.zeros(shape, np.float32))
+    proc = run("predict", "--bundle", str(bundle), "--image", str(tmp_path / "img.npy"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"shape {shape}" in proc.stderr and "takes (1, 8, 8, 1)" in proc.stderr
 
 
 def _predicted(proc):

@@ -143,9 +143,11 @@ def _search(*args):
 
 def test_search_killed_with_sigkill_resumes_without_losing_or_repeating(tmp_path, tiny_ckpt):
     db = tmp_path / "k.db"
-    # 300 validation images per configuration: the child stores a chunk of 4 well within the poll
-    args = ["--checkpoint", str(tiny_ckpt), "--strategy", "exhaustive", "--objective", "macs", "--limit", "300",
-            "--chunk-size", "4", "--db", f"sqlite:///{db}", "--study", "k", "--threads", "1"]  # fmt: skip
+    # 100 validation images per configuration: a chunk of 4 takes far longer than one 20 ms poll;
+    # --stale-after 5: the killed search's claims are taken over after 5 s, not the default 60
+    args = ["--checkpoint", str(tiny_ckpt), "--strategy", "exhaustive", "--objective", "macs", "--limit", "100",
+            "--chunk-size", "4", "--db", f"sqlite:///{db}", "--study", "k", "--threads", "1",
+            "--stale-after", "5"]  # fmt: skip
     proc = subprocess.Popen(_search(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     deadline = time.time() + 300
     stored = 0
