@@ -50,30 +50,27 @@ class _Entry(nn.Module):
     def __init__(self, net: nn.Module, fast_paths: list[list[int]]):
         super().__init__()
         self.net, self.paths = net, fast_paths
-        if isinstance(net, BlockGates):
+        self.named = isinstance(net, BlockGates)  # else a GatedNetwork
+        if self.named:
             self.fixed = nn.ModuleList(net.resolved(p) for p in fast_paths)
 
     def forward(self, image: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = image.permute(0, 3, 1, 2)
-        if isinstance(self.net, BlockGates):
+        if self.named:
             self.net.bind(skip)
         # the comparisons at the top level: a constant made inside a torch.cond branch breaks export
         matches = [torch.all(skip == torch.tensor(p, dtype=torch.int32)) for p in self.paths]
         try:
             return self._dispatch(x, skip, matches, 0)
         finally:
-            if isinstance(self.net, BlockGates):
+            if self.named:
                 self.net.bind(None)
 
     def _per_gate(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.net, BlockGates):
-            return self.net.model(x)
-        return self.net._forward_cond(x, skip)
+        return self.net.model(x) if self.named else self.net._forward_cond(x, skip)
 
     def _fixed(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        if isinstance(self.net, BlockGates):
-            return self.fixed[i](x)
-        return self.net(x, self.paths[i])
+        return self.fixed[i](x) if self.named else self.net(x, self.paths[i])
 
     def _dispatch(self, x: torch.Tensor, skip: torch.Tensor, matches: list[torch.Tensor], i: int) -> torch.Tensor:
         if i == len(self.paths):
