@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -230,6 +231,21 @@ def run(*args):
     )
 
 
+def run_here(*args) -> subprocess.CompletedProcess:
+    """`explorer ARGS` in this process, for commands that neither train nor search (a child process
+    spends ~4 s importing torch and the rest): exit status, stdout and stderr as `run` gives them."""
+    from explorer.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
 def copy_study(db_file: Path, tmp_path: Path) -> str:
     """A private copy of a shared study's database (the test may write to it), as a URL; copied with
     SQLite's backup API, which includes what is still in the write-ahead log."""
@@ -244,7 +260,7 @@ def test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer(tiny_b
     # the study: the session's sensitivity search on tiny_ckpt (IREE latency, 300 images) behind tiny_bundle
     db = copy_study(tiny_bundle.parent / "b.db", tmp_path)
     out = tmp_path / "bundle"
-    r = run("export", "--db", db, "--study", "b", "--out", str(out), "--bench")
+    r = run_here("export", "--db", db, "--study", "b", "--out", str(out), "--bench")
     assert r.returncode == 0, r.stderr
     bundle = read_bundle(out)
     manifest = bundle.manifest
@@ -257,9 +273,8 @@ def test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer(tiny_b
     front = [str(r.config) for r in bundle.rows]
     assert manifest["model"]["fast_paths"] == front
     other = next(str(SkipConfig.from_int(i, 6)) for i in range(64) if str(SkipConfig.from_int(i, 6)) not in front)
-    # `explorer predict` once (a CLI start costs ~4 s), for a configuration off the fast paths; the
-    # bundle's module in-process for the rest
-    ours = run("predict", "--bundle", str(out), "--image", str(out / "sample_image.npy"), "--skip", other)
+    # `explorer predict` once, for a configuration off the fast paths; the bundle's module for the rest
+    ours = run_here("predict", "--bundle", str(out), "--image", str(out / "sample_image.npy"), "--skip", other)
     assert ours.returncode == 0, ours.stderr
     predicted = {other: int(ours.stdout.split("class ")[1].split()[0])}
     module, image = IreeModule(out / "model.vmfb"), np.load(out / "sample_image.npy")
@@ -281,7 +296,7 @@ def test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer(tiny_b
     lines = (out / "latency.csv").read_text().splitlines()
     assert lines[0] == "config,latency_ms,latency_p95_ms" and len(lines) == len(bundle.rows) + 1
     assert all(float(line.split(",")[1]) > 0 for line in lines[1:])
-    r = run("import-latency", "--db", db, "--study", "b", "--csv", str(out / "latency.csv"), "--device", "here")
+    r = run_here("import-latency", "--db", db, "--study", "b", "--csv", str(out / "latency.csv"), "--device", "here")
     assert r.returncode == 0 and f"imported {len(bundle.rows)} new" in r.stdout, r.stdout + r.stderr
 
 
@@ -310,42 +325,42 @@ def test_cross_target_bundle_records_its_target(torch_study, tmp_path):
 
 def test_import_latency_recomputes_the_front_for_a_device(torch_study, tmp_path):
     db = copy_study(torch_study, tmp_path)
-    front = json.loads(run("pareto", "--db", db, "--study", "x", "--json").stdout)["front"]
+    front = json.loads(run_here("pareto", "--db", db, "--study", "x", "--json").stdout)["front"]
     csv = tmp_path / "lat.csv"
     # a board where every configuration costs the same: only the most accurate one stays on the front
     configs = list(dict.fromkeys(["111111"] + [r["config"] for r in front]))
     csv.write_text("config,latency_ms\n" + "".join(f"{c},5.0\n" for c in configs))
-    r = run("import-latency", "--db", db, "--study", "x", "--csv", str(csv), "--device", "flatboard")
+    r = run_here("import-latency", "--db", db, "--study", "x", "--csv", str(csv), "--device", "flatboard")
     assert r.returncode == 0 and f"imported {len(configs)} new" in r.stdout
-    again = run("import-latency", "--db", db, "--study", "x", "--csv", str(csv), "--device", "flatboard")
+    again = run_here("import-latency", "--db", db, "--study", "x", "--csv", str(csv), "--device", "flatboard")
     assert "imported 0 new" in again.stdout
-    dev = json.loads(run("pareto", "--db", db, "--study", "x", "--device", "flatboard", "--json").stdout)["front"]
+    dev = json.loads(run_here("pareto", "--db", db, "--study", "x", "--device", "flatboard", "--json").stdout)["front"]
     best = max(r["accuracy"] for r in front)  # the study's most accurate configuration is on its front
     assert all(r["latency_ms"] == 5.0 and r["accuracy"] == best for r in dev)
     bad = tmp_path / "bad.csv"
     bad.write_text("config,latency_ms\n1101,3\n")
-    r = run("import-latency", "--db", db, "--study", "x", "--csv", str(bad), "--device", "x")
+    r = run_here("import-latency", "--db", db, "--study", "x", "--csv", str(bad), "--device", "x")
     assert r.returncode == 2 and "line 2" in r.stderr and "6 skippable blocks" in r.stderr
 
     # metered energy per inference travels with the device's front into the bundle and the runtime
     energy = tmp_path / "energy.csv"
     energy.write_text("config,energy_mj\n" + "".join(f"{c},{10 + k}\n" for k, c in enumerate(configs)))
-    r = run("import-energy", "--db", db, "--study", "x", "--csv", str(energy), "--device", "flatboard")
+    r = run_here("import-energy", "--db", db, "--study", "x", "--csv", str(energy), "--device", "flatboard")
     assert r.returncode == 0 and f"imported {len(configs)} new energy_mj" in r.stdout
     out = tmp_path / "bundle"
     # without fast paths: the plain gated module, compiled once per run and shared with the other tests
     # (fast paths equal to the front are test_export_bundle_runs_with_iree_run_module_and_agrees_with_explorer's)
-    assert run("export", "--db", db, "--study", "x", "--device", "flatboard", "--out", str(out),
+    assert run_here("export", "--db", db, "--study", "x", "--device", "flatboard", "--out", str(out),
                "--no-fast-paths").returncode == 0  # fmt: skip
     from explorer.runtime.choices import bundle_choices
 
     choices = bundle_choices(read_bundle(out))
     assert all(c.energy_mj == 10 + configs.index(str(c.config)) for c in choices)
-    r = run("simulate", "--bundle", str(out), "--requests", "20", "--out", str(tmp_path / "sim"))
+    r = run_here("simulate", "--bundle", str(out), "--requests", "20", "--out", str(tmp_path / "sim"))
     summary = json.loads((tmp_path / "sim" / "summary.json").read_text())
     assert summary["energy_source"].startswith("measured per-configuration energy")
     bad.write_text("config,energy_mj\n111111,-1\n")
-    r = run("import-energy", "--db", db, "--study", "x", "--csv", str(bad), "--device", "x")
+    r = run_here("import-energy", "--db", db, "--study", "x", "--csv", str(bad), "--device", "x")
     assert r.returncode == 2 and "not a positive number" in r.stderr
 
 
@@ -377,12 +392,12 @@ def test_bn_recal_study_exports_a_version_2_bundle(tiny_ckpt, tmp_path):
     with pytest.raises(BundleError, match="read without them"):
         front_rows(bare, model=load_checkpoint(tiny_ckpt).model)
     out = tmp_path / "bundle"
-    assert run("export", "--db", db, "--study", "r", "--out", str(out), "--kit").returncode == 0
+    assert run_here("export", "--db", db, "--study", "r", "--out", str(out), "--kit").returncode == 0
     bundle = read_bundle(out)
     assert (out / "pareto.bin").read_bytes()[8] == 2 and bundle.bn_values == 2 * 688
     assert all(row.bn is not None and row.bn.shape == (1376,) for row in bundle.rows)
     assert bundle.manifest["inputs"][2]["name"] == "bn"
-    ok = run(
+    ok = run_here(
         "predict", "--bundle", str(out), "--image", str(out / "sample_image.npy"), "--skip", str(bundle.rows[0].config)
     )
     assert ok.returncode == 0 and "class" in ok.stdout
@@ -420,6 +435,6 @@ def test_gate_bits_as_scalar_arguments_give_the_same_logits(tiny_ckpt, tmp_path,
 
 
 def test_compile_refuses_a_fast_path_of_the_wrong_length_before_compiling(tiny_ckpt, tmp_path):
-    r = run("compile", "--checkpoint", str(tiny_ckpt), "--out", str(tmp_path / "m.vmfb"), "--fast-path", "10110")
+    r = run_here("compile", "--checkpoint", str(tiny_ckpt), "--out", str(tmp_path / "m.vmfb"), "--fast-path", "10110")
     assert r.returncode != 0 and "5 entries but the model has 6" in r.stdout + r.stderr
     assert not (tmp_path / "m.vmfb").exists()
