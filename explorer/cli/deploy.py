@@ -44,7 +44,8 @@ def compile_cmd(
         "emitter",
         "--route",
         help="emitter: our MLIR (fast; the CIFAR ResNets, torchvision's ResNets and MobileNetV2). onnx: "
-        "torch.export → ONNX → IREE, for networks the emitter does not know; slower (docs/benchmarks.md), "
+        "torch.export → ONNX → IREE, for networks the emitter does not know; slower on MobileNetV2, longer to "
+        "compile (docs/benchmarks.md), "
         "no --static-skip; needs pip install 'skip-explorer[onnx]'.",
     ),
 ) -> None:

@@ -209,9 +209,8 @@ def _prepared(x: torch.Tensor | None, size, channels, name: str, chunk: int = 10
     if x is None or (size is None and channels is None):
         return x
     c = int(x.shape[3])
-    if channels is not None and c != channels:
-        if c != 1:
-            raise DataError(f"data set {name!r}: its images have {c} channels; only 1-channel images are copied to 3")
+    if channels not in (None, c) and c != 1:
+        raise DataError(f"data set {name!r}: its images have {c} channels; only 1-channel images are copied to 3")
     h, w = size or (int(x.shape[1]), int(x.shape[2]))
     out = torch.empty((len(x), h, w, channels or c), dtype=torch.uint8)
     for i in range(0, len(x), chunk):

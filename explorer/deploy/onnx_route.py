@@ -6,15 +6,15 @@
     compile_onnx_route(gated, (64, 64), Path("my.vmfb"), fast_paths=["11", "01"])
 
 The module has the emitter's calling convention (`forward(image NHWC f32, skip i32[G]) → logits`),
-so `IreeModule`, the runtime and the latency evaluators use it as they use ours. Every gate is a
-`torch.cond` (an ONNX `If`); each fast path is one more `If` around a copy of the network with
-that configuration's gates fixed, tried before the per-gate network.
+so `IreeModule` and IREE's own tools run it as they run ours. Every gate is a `torch.cond` (an
+ONNX `If`); each fast path is one more `If` around a copy of the network with that
+configuration's gates fixed, tried before the per-gate network.
 
-**Slower than the emitter**: iree-import-onnx's convolutions go through IREE's own convolution
-path (`--iree-global-opt-use-im2col-for-convs` here, the fastest of its flags in the issue's
-probe), and its channels-last pass leaves weight transposes inside the `If` branches
-(docs/benchmarks.md "Bring your own model" has the measurements). No BatchNorm input mode: the
-statistics are the weights'. Needs `pip install 'skip-explorer[onnx]'` (onnx, onnxscript).
+Speed (docs/benchmarks.md, "The ONNX route"): iree-import-onnx's convolutions go through IREE's
+own convolution path (`--iree-global-opt-use-im2col-for-convs`, the fastest of its flags here):
+as fast as the emitter on ResNet-18 at 64×64, 1.5× slower on MobileNetV2 (depthwise
+convolutions), and about 5× longer to compile. No BatchNorm input mode: the statistics are the
+weights'. Needs `pip install 'skip-explorer[onnx]'` (onnx, onnxscript).
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from explorer.models.gating import GatedNetwork
 from explorer.models.named_blocks import BlockGates
 from explorer.skip import check_skip
 
+# instead of the emitter's per-model flags (iree.compile_flags): with data tiling this route was
+# slower on ResNet-18 and MobileNetV2 alike (docs/benchmarks.md)
 ROUTE_FLAGS = ("--iree-global-opt-use-im2col-for-convs",)
 
 
@@ -93,8 +95,8 @@ def _need_onnx() -> None:
 
 
 def export_onnx(net: nn.Module, image_hw: tuple[int, int], in_channels: int, path: Path, fast_paths=()) -> Path:
-    """Write `net` (forward(x, skip) with a `gate_mode`: a GatedNetwork or a BlockGates) as ONNX with
-    the module's calling convention; its graph is named like the emitter's entry function."""
+    """Write `net` (a GatedNetwork or a BlockGates) as ONNX with the module's calling convention;
+    its graph is named like the emitter's entry function."""
     if not isinstance(net, GatedNetwork | BlockGates):
         raise DeployError(
             f"the ONNX route takes a gated network: wrap your {type(net).__name__} with "

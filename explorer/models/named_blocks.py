@@ -24,11 +24,11 @@ from explorer.skip import check_skip
 
 class _GateState:
     """What every gate of one network reads during a call (a plain object, not a module: it holds
-    no weights and must not appear in the state dict)."""
+    no weights and must not appear in the state dict): the skip bits of an eager call (a list), or
+    the skip tensor bound for export (each gate then a `torch.cond`), or None (every block runs)."""
 
     def __init__(self):
         self.skip: torch.Tensor | list[int] | None = None
-        self.cond = False
 
 
 class _Gate(nn.Module):
@@ -41,7 +41,7 @@ class _Gate(nn.Module):
         skip = self._state.skip
         if skip is None:
             return self.block(x)
-        if self._state.cond:
+        if isinstance(skip, torch.Tensor):
             return torch.cond(skip[self.index] != 0, self.block, _skip_branch, (x,))
         if not skip[self.index]:
             return x
@@ -55,12 +55,8 @@ class _Gate(nn.Module):
 
 
 class BlockGates(nn.Module):
-    """A copy of `model` whose named blocks answer to the skip vector; `forward(x, skip=None)`.
-
-    `gate_mode` as `GatedNetwork`'s: "python" (plain `if`s, eager) or "cond" (each gate a
-    `torch.cond`, so `torch.export` sees the control flow)."""
-
-    gate_mode = "python"
+    """A copy of `model` whose named blocks answer to the skip vector; `forward(x, skip=None)`
+    (plain `if`s, eager). For export, `bind` a skip tensor: every gate is then a `torch.cond`."""
 
     def __init__(self, model: nn.Module, blocks: Sequence[str]):
         super().__init__()
@@ -94,20 +90,14 @@ class BlockGates(nn.Module):
     def bind(self, skip: torch.Tensor | None) -> None:
         """Export only: every gate reads `skip` as a `torch.cond` until `bind(None)` (the skip tensor
         is bound once at the top of the traced function, since `torch.cond` branches may not set it)."""
-        self._state.skip, self._state.cond = skip, skip is not None
+        self._state.skip = skip
 
     def resolved(self, skip: Sequence[int] | str) -> nn.Module:
         """The network of one configuration, without gates (`forward(x)`); shares this one's weights."""
         return _resolved(self, check_skip(skip, self.num_gates))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | Sequence[int] | str | None = None) -> torch.Tensor:
-        if skip is not None:
-            if self.gate_mode == "cond":
-                if not isinstance(skip, torch.Tensor):
-                    skip = torch.tensor(check_skip(skip, self.num_gates), dtype=torch.int32)
-            else:
-                skip = check_skip(skip, self.num_gates)
-        self._state.skip, self._state.cond = skip, self.gate_mode == "cond"
+        self._state.skip = None if skip is None else check_skip(skip, self.num_gates)
         try:
             return self.model(x)
         finally:
