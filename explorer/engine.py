@@ -63,6 +63,7 @@ class Engine:
         chunk_size: int = 32,
         worker: Worker | None = None,
         poll_s: float = 1.0,
+        on_wait: Callable[[str], None] | None = None,
     ):
         if not any("accuracy" in ev.metrics for ev in evaluators):
             raise ConfigError("a study needs the accuracy evaluator")
@@ -77,6 +78,8 @@ class Engine:
         self.study = study
         # parallel workers: claims keyed by the evaluator settings, so other settings never collide
         self.worker, self.poll_s = worker, poll_s
+        # a resumed search can sit still for a minute on its own dead run's claims: say why
+        self.on_wait = on_wait or (lambda text: None)
         self.scope = claim_scope(self.settings["evaluators"])
         if worker is not None:
             worker.set_study(study)
@@ -134,6 +137,11 @@ class Engine:
             pending += others
             deliver(self._measure([c for c in chunk if c not in set(others)], strategy))
             self._finish(mine)
+        if pending:
+            self.on_wait(
+                f"waiting for {len(pending)} configuration(s) other workers claimed; a worker silent for "
+                f"{self.worker.stale_after_s:g} s counts as dead and its claims are taken over (--stale-after)"
+            )
         while pending:  # configurations other workers were measuring
             self.worker.check_stop()
             mine, others = self._claim(pending)

@@ -8,7 +8,7 @@ travel as `SearchOptions`, which round-trips through the JSON of a queued job (`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -85,6 +85,7 @@ def build_engine(
     *,
     split: str = "val",
     worker: Worker | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Engine:
     """The engine of a study: accuracy, MACs and (for the latency objective) a latency evaluator."""
     ckpt = load_checkpoint(checkpoint)
@@ -100,7 +101,8 @@ def build_engine(
             create_evaluator(options.latency_evaluator, subject, **({"bn_input": True} if bn_input else {}))
         )
     name = study or Path(checkpoint).resolve().name
-    return Engine(db, subject, name, evaluators, options.cost_metric, chunk_size=options.chunk_size, worker=worker)
+    return Engine(db, subject, name, evaluators, options.cost_metric, chunk_size=options.chunk_size, worker=worker,
+                  on_wait=on_wait)  # fmt: skip
 
 
 def strategy_context(engine: Engine) -> StrategyContext:
@@ -157,7 +159,7 @@ def run_study(
 ) -> StudyView:  # fmt: skip
     """Build the engine of a study, run its strategies, and read the study back."""
     listener = listener or StudyListener()
-    engine = build_engine(database, checkpoint, name, options, worker=worker)
+    engine = build_engine(database, checkpoint, name, options, worker=worker, on_wait=listener.message)
     names = list(options.strategies)
     if len(names) > 1 and engine.space.num_gates > MAX_GATES:
         listener.message(f"[yellow]exhaustive skipped: {engine.space.num_gates} gates is more than {MAX_GATES}")

@@ -3,6 +3,7 @@ calls) and an in-memory SQLite database, as optuna tests its samplers. No model,
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from explorer.search import BaseStrategy
 from explorer.skip import SkipConfig, SkipSpace
 from explorer.storage import Database
 from explorer.storage.results import REFERENCE, load_study
+from explorer.workers import Worker
 
 GATES = 4
 
@@ -133,6 +135,26 @@ def test_a_search_killed_mid_run_resumes_with_only_the_missing_configurations(db
     assert sorted(str(e.config) for e in view.evaluations("scripted")) == sorted(batches[0] + batches[1])
     trials = [r["config"] for r in view.rows if r["strategy"] == "scripted"]
     assert len(trials) == len(set(trials)) == 5  # the replayed asks did not duplicate the trials
+
+
+def test_a_configuration_a_silent_worker_holds_is_waited_for_with_a_message_then_taken_over(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    said: list[str] = []
+    me = Worker(db, stale_after_s=1.0)
+    subject = FakeSubject()
+    acc, macs = Accuracy(subject), Macs(subject)
+    engine = Engine(db, subject, "s", [acc, macs], "macs", chunk_size=2, worker=me, poll_s=0.05, on_wait=said.append)
+    dead = Worker(db, stale_after_s=1.0)
+    dead._quit.set()  # stops heart-beating without a clean close, like a SIGKILLed search
+    dead._thread.join()
+    assert dead.claim(engine.checkpoint_id, engine.scope, "s", ["0011"]) == ["0011"]
+    started = time.monotonic()
+    got = engine.evaluate([SkipConfig.parse("0011", GATES), SkipConfig.parse("0101", GATES)], "t")
+    me.close()
+    assert [str(e.config) for e in got] == ["0011", "0101"] and "0011" in acc.seen  # taken over and measured
+    assert time.monotonic() - started > 0.3  # it did wait for the silence, not take a live claim
+    assert len(said) == 1 and "1 configuration(s) other workers claimed" in said[0]
+    assert "1 s" in said[0] and "--stale-after" in said[0]
 
 
 def test_a_configuration_of_the_wrong_length_is_refused_before_anything_is_stored(db):
