@@ -2,18 +2,21 @@
 # Bring your own model, end to end on real data (docs/byom.md): torchvision-layout ResNet-18 and
 # MobileNetV2 trained here the standard way on Fashion-MNIST (28×28, 1 channel, the first 12,000
 # training images), fine-tuned with Stochastic Depth, and every configuration searched with stock
-# and re-estimated BatchNorm statistics (one --bn-recal search records both). Every step resumes
+# and re-estimated BatchNorm statistics (one --bn-recal search records both). DATASET picks another
+# data set or size (default fashion-mnist; NAME@HxWx3 resizes and copies grey into 3 channels, as
+# colour weights expect). Every step resumes
 # (--resume; a search adds nothing twice). Then, per study:
 #
-#   DATA_DIR=... bash scripts/byom_example.sh [OUT=runs/byom]
+#   DATA_DIR=... [DATASET=fashion-mnist@32x32x3] bash scripts/byom_example.sh [OUT=runs/byom]
 #   python benchmarks/bn_table.py --db sqlite:///runs/byom/byom.db --study tv-resnet18-ft
 set -euo pipefail
 OUT=${1:-runs/byom}
 DATA=${DATA_DIR:+--data-dir $DATA_DIR}
 DB=sqlite:///$OUT/byom.db
 THREADS=${THREADS:-2}
+DATASET=${DATASET:-fashion-mnist}
 for ARCH in tv-resnet18 tv-mobilenet_v2; do
-  explorer train --arch $ARCH --dataset fashion-mnist $DATA --recipe paper --sd-pl 1 --epochs 4 --limit-train 12000 \
+  explorer train --arch $ARCH --dataset $DATASET $DATA --recipe paper --sd-pl 1 --epochs 4 --limit-train 12000 \
     --threads $THREADS --out $OUT/$ARCH-std --resume
   explorer finetune --checkpoint $OUT/$ARCH-std $DATA --epochs 2 --limit-train 12000 --threads $THREADS \
     --out $OUT/$ARCH-ft --resume

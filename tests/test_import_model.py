@@ -125,7 +125,7 @@ def test_colour_weights_on_grey_data_take_the_resized_three_channel_data_set(tmp
     assert ckpt.meta["dataset"]["name"] == "npz@40x40x3" and ckpt.meta["dataset"]["image_size"] == [40, 40]
 
 
-def test_finetune_starts_from_the_checkpoint_on_its_own_data(npz, tmp_path):
+def test_finetune_starts_from_the_checkpoint_on_its_own_data_and_names_the_search_to_run_next(npz, tmp_path, capsys):
     torch.manual_seed(2)
     original = create_model("tv-resnet18", num_classes=4)
     main(["import-model", "--arch", "resnet18", "--weights", str(saved(tmp_path, original)), "--data-dir", str(npz),
@@ -133,6 +133,7 @@ def test_finetune_starts_from_the_checkpoint_on_its_own_data(npz, tmp_path):
     # lr 0: the weights stay those it started from (BatchNorm statistics still move in training)
     main(["finetune", "--checkpoint", str(tmp_path / "imported"), "--out", str(tmp_path / "ft"), "--epochs", "1",
           "--lr", "0", "--batch-size", "16", "--limit-train", "48", "--bn-recal", "0"])  # fmt: skip
+    assert f"next: explorer search --checkpoint {tmp_path / 'ft'} --bn-recal" in capsys.readouterr().out
     ft = load_checkpoint(tmp_path / "ft")
     tr = ft.meta["training"]
     assert tr["init"] == str((tmp_path / "imported").resolve()) and tr["sd_pl"] == 0.5 and tr["rule"] == "sandwich"

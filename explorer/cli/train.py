@@ -204,3 +204,9 @@ def finetune_cmd(
                           limit_train=limit_train)  # fmt: skip
     train(cfg, out, data=data, resume=resume, force=force, bn_recal=bn_recal, device=device,
           listener=ConsoleTrainListener())  # fmt: skip
+    # the stored BatchNorm statistics are the full network's; a model fine-tuned to skip needs its
+    # skipped configurations measured with their own (sandwich: stock ones can fall to chance)
+    print(
+        f"next: explorer search --checkpoint {out} --bn-recal 2000 … (per-configuration BatchNorm statistics; "
+        "the stored ones fit the full network only)"
+    )
