@@ -265,6 +265,11 @@ def export_bundle(
             "gate_blocks": list(model.gated_blocks),
             "checkpoint_sha256": ckpt.sha256,
             "dataset": ckpt.dataset,
+            # how training split the data (an npz file's path and sha256 too), so that serve and
+            # table1 find the same test split, without --data-dir for an npz file still in place
+            "dataset_splits": {
+                k: v for k, v in ckpt.meta["dataset"].items() if k in ("source", "val_size", "split_seed")
+            },
             "bn_values": bn_values,
             "bn_layers": [[name, m.num_features] for name, m in bn_layers(model)] if bn_values else [],
             "bn_calibration": view.settings["evaluators"].get("accuracy", "") if bn_values else None,

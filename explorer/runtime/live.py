@@ -14,12 +14,21 @@ from explorer.runtime.choices import Choice
 from explorer.runtime.controller import Executor, Served
 
 
-def test_split_images(dataset: str, mean, std, data_dir=None, count: int | None = None, seed: int = 0):
+def test_split_images(dataset: str, mean, std, data_dir=None, count: int | None = None, seed: int = 0, *,
+                      recorded: dict | None = None, where: str = "") -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """The test split of `dataset`, normalised with `mean`/`std`, NHWC float32, in a seeded
-    order; returns (images, labels)."""
+    order; returns (images, labels). `recorded` is what training recorded of the data set (its
+    `source`, `val_size`, `split_seed`): an npz file without test arrays has its test split carved
+    with that seed, and without `data_dir` an npz data set is read from the recorded path if its
+    sha256 still matches (`where` names the model in errors)."""
     from explorer.data import load_dataset, normalize
+    from explorer.data.splits import DEFAULT_VAL_SIZE, dataset_base, recorded_npz
 
-    data = load_dataset(dataset, data_dir)
+    recorded = recorded or {}
+    if data_dir is None and recorded.get("source") and dataset_base(dataset) == "npz":
+        data_dir = recorded_npz(recorded, where)
+    data = load_dataset(dataset, data_dir, val_size=recorded.get("val_size", DEFAULT_VAL_SIZE),
+                        split_seed=recorded.get("split_seed", 0))  # fmt: skip
     order = np.random.default_rng(seed).permutation(len(data.test_y))[:count]
     x = normalize(data.test_x[order], mean, std).permute(0, 2, 3, 1).contiguous().numpy()
     return x.astype(np.float32), data.test_y[order].numpy()
@@ -27,8 +36,9 @@ def test_split_images(dataset: str, mean, std, data_dir=None, count: int | None 
 
 def load_test_images(bundle: Bundle, data_dir: str | Path | None = None, count: int | None = None, seed: int = 0):
     """The test split of the bundle's data set, normalised as its manifest says."""
-    norm = bundle.manifest["normalisation"]
-    return test_split_images(bundle.manifest["model"]["dataset"], norm["mean"], norm["std"], data_dir, count, seed)
+    norm, model = bundle.manifest["normalisation"], bundle.manifest["model"]
+    return test_split_images(model["dataset"], norm["mean"], norm["std"], data_dir, count, seed,
+                             recorded=model.get("dataset_splits"), where=f"of bundle {bundle.path}")  # fmt: skip
 
 
 class WallClock:

@@ -28,7 +28,7 @@ PROFILE = "profile.json"
 
 def _images(ckpt_meta: dict, data_dir, count: int | None, seed: int = 0):
     ds = ckpt_meta["dataset"]
-    return test_split_images(ds["name"], ds["mean"], ds["std"], data_dir, count, seed)
+    return test_split_images(ds["name"], ds["mean"], ds["std"], data_dir, count, seed, recorded=ds, where="SkipNet")
 
 
 def export_skipnet(checkpoint: str | Path, out: str | Path, *, images: int = 1000, reps: int = 3,

@@ -4,18 +4,37 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 
 import numpy as np
 import pytest
 
 from explorer.cli import main
+from explorer.data import sha256_file
 from explorer.deploy.bundle import read_bundle
+from explorer.errors import DataError
 from explorer.runtime.choices import bundle_choices, full_choice, usable
 from explorer.runtime.controller import run_requests
 from explorer.runtime.live import LiveExecutor, load_test_images
 from explorer.runtime.policies import create_policy
 from explorer.runtime.simulator import SimExecutor
+
+
+def test_an_npz_bundle_reads_its_test_images_from_the_recorded_file_without_data_dir(tiny_bundle, fmnist_npz, tmp_path):
+    bundle = read_bundle(tiny_bundle)
+    assert bundle.manifest["model"]["dataset_splits"] == {"val_size": 5000, "split_seed": 0}  # recorded by export
+    copy = tmp_path / "user.npz"
+    shutil.copy(fmnist_npz, copy)
+    source = {"path": str(copy), "sha256": sha256_file(copy)}
+    model = {**bundle.manifest["model"], "dataset": "npz", "dataset_splits": {"source": source, "val_size": 120}}
+    npz_bundle = dataclasses.replace(bundle, manifest={**bundle.manifest, "model": model})
+    images, labels = load_test_images(npz_bundle, count=8)
+    given, given_labels = load_test_images(npz_bundle, data_dir=fmnist_npz, count=8)
+    assert images.shape == (8, 28, 28, 1) and np.array_equal(images, given) and np.array_equal(labels, given_labels)
+    copy.unlink()
+    with pytest.raises(DataError, match="no longer there: pass --data-dir"):
+        load_test_images(npz_bundle, count=8)
 
 
 def test_live_and_simulated_runs_make_the_same_decisions(tiny_bundle):
