@@ -560,24 +560,14 @@ def _bn_affines(em: Emitter, model: nn.Module, bn_input: bool) -> tuple[tuple, d
         )
         return as_const(wr), wr.shape, shift, scale
 
-    stem = affine(*_stem_pair(model), "stem")
+    stem = affine(*model.stem_conv_bn(), "stem")
     blocks = {
         i: tuple(affine(conv, bn, f"b{i}_{k}") for k, (conv, bn) in enumerate(_conv_bn_pairs(block), start=1))
         for i, block in enumerate(model.blocks)
     }
-    if isinstance(model, TVMobileNetV2):  # the 1×1 convolution to 1280 channels before pooling
-        blocks["last"] = (affine(model.features[-1][0], model.features[-1][1], "last"),)
+    if model.head_conv_bn() is not None:  # MobileNetV2's 1×1 convolution to 1280 channels before pooling
+        blocks["last"] = (affine(*model.head_conv_bn(), "last"),)
     return stem, blocks
-
-
-def _stem_pair(model: nn.Module) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
-    if isinstance(model, TVMobileNetV2):
-        return model.features[0][0], model.features[0][1]
-    return model.conv1, model.bn1
-
-
-def _classifier(model: nn.Module) -> nn.Linear:
-    return model.classifier[1] if isinstance(model, TVMobileNetV2) else model.fc
 
 
 def _conv_bn_pairs(block: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
@@ -606,10 +596,10 @@ def _network(em: Emitter, model: nn.Module, image_shape, stem, weights, fc, gate
     """The whole network from the image to the logits (returns their SSA name), each gated block
     fixed at compile time or wrapped in an `scf.if` on the predicate `gates` gives."""
     fc_w, fc_b = fc
-    mobilenet = isinstance(model, TVMobileNetV2)
-    stride = _stem_pair(model)[0].stride[0]
+    relu6 = model.activation == "relu6"
+    stride = model.stem_conv_bn()[0].stride[0]
     x, shape = em.conv_bias_act(
-        "%image", image_shape, stem[0], stem[1], stem[2], stride, relu=not mobilenet, scale=stem[3], relu6=mobilenet
+        "%image", image_shape, stem[0], stem[1], stem[2], stride, relu=not relu6, scale=stem[3], relu6=relu6
     )
     if getattr(model, "maxpool", None) is not None:  # torchvision's 3×3/2 max-pool after the stem
         x, shape = em.maxpool3s2(x, shape)
@@ -631,11 +621,11 @@ def _network(em: Emitter, model: nn.Module, image_shape, stem, weights, fc, gate
         em.emit(f"  scf.yield {x} : {_t(shape)}")
         em.emit("}")
         x = res
-    if "last" in weights:  # MobileNetV2's 1×1 convolution to 1280 channels, ReLU6
+    if "last" in weights:  # MobileNetV2's 1×1 convolution to 1280 channels
         w, ws, b, k = weights["last"][0]
-        x, shape = em.conv_bias_act(x, shape, w, ws, b, 1, relu=False, scale=k, relu6=True)
+        x, shape = em.conv_bias_act(x, shape, w, ws, b, 1, relu=not relu6, scale=k, relu6=relu6)
     pooled, (n, c) = em.global_avg(x, shape)
-    n_cls = _classifier(model).out_features
+    n_cls = model.linear_head().out_features
     logits_t = f"tensor<{n}x{n_cls}xf32>"
     e2, f2, mm, logits = em.new("e"), em.new("f"), em.new("mm"), em.new("logits")
     em.emit(f"{e2} = tensor.empty() : tensor<{n}x{n_cls}xf32>")
@@ -761,7 +751,7 @@ def resnet_to_mlir(
     if batch != 1:
         raise ValueError(f"the module is generated for batch 1 (the deployment case), not {batch}")
     model = model.eval()
-    in_c = _stem_pair(model)[0].in_channels
+    in_c = model.stem_conv_bn()[0].in_channels
     h, w = image_hw
     g = model.num_gates
     paths = _fast_path_bits(fast_paths, g)
@@ -773,7 +763,7 @@ def resnet_to_mlir(
     gates.prologue(em, g)
     stem, weights = _bn_affines(em, model, bn_input)
     gates.constants(em)
-    classifier = _classifier(model)
+    classifier = model.linear_head()
     fc = (
         em.const("fc_w", classifier.weight.detach().float().numpy().T),
         em.const("fc_b", classifier.bias.detach().float().numpy().reshape(1, -1)),

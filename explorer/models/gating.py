@@ -53,6 +53,22 @@ class GatedNetwork(nn.Module):
     def head(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    # What the IREE emitter needs of the layers around the blocks (deploy/mlir.py); the defaults
+    # are the ResNets' (conv1/bn1 → ReLU, fc), MobileNetV2 overrides them.
+    activation = "relu"  # after the stem's BatchNorm: "relu" or "relu6"
+
+    def stem_conv_bn(self) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+        """The stem's convolution and its BatchNorm (a max-pool after them is `self.maxpool`)."""
+        return self.conv1, self.bn1
+
+    def head_conv_bn(self) -> tuple[nn.Conv2d, nn.BatchNorm2d] | None:
+        """A 1×1 convolution with BatchNorm and `activation` between the last block and pooling, if any."""
+        return None
+
+    def linear_head(self) -> nn.Linear:
+        """The classifier after global average pooling."""
+        return self.fc
+
     @property
     def gated_blocks(self) -> list[int]:
         """Indices (into `blocks`) of the skippable blocks, in gate order."""

@@ -168,8 +168,19 @@ class TVMobileNetV2(GatedNetwork):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
 
+    activation = "relu6"
+
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         return self.features[0](x)
+
+    def stem_conv_bn(self) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+        return self.features[0][0], self.features[0][1]
+
+    def head_conv_bn(self) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+        return self.features[-1][0], self.features[-1][1]
+
+    def linear_head(self) -> nn.Linear:
+        return self.classifier[1]
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features[-1](x)
