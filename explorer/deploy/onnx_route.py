@@ -20,11 +20,14 @@ weights'. Needs `pip install 'skip-explorer[onnx]'` (onnx, onnxscript).
 from __future__ import annotations
 
 import copy
+import logging
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -94,6 +97,25 @@ def _need_onnx() -> None:
         ) from None
 
 
+@contextmanager
+def _quiet_export() -> Iterator[None]:
+    """torch.export and torch.onnx log an error ("always_classified is unsupported"), warnings
+    ("torchvision is not installed") and a FutureWarning on a *successful* export of a network with
+    `torch.cond`: a user would take them for failures. A failed export still raises, and
+    export_onnx's DeployError names its cause."""
+    loggers = [logging.getLogger(n) for n in ("torch.export._trace", "torch.onnx._internal.exporter._registration")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def export_onnx(net: nn.Module, image_hw: tuple[int, int], in_channels: int, path: Path, fast_paths=()) -> Path:
     """Write `net` (a GatedNetwork or a BlockGates) as ONNX with the module's calling convention;
     its graph is named like the emitter's entry function."""
@@ -114,7 +136,7 @@ def export_onnx(net: nn.Module, image_hw: tuple[int, int], in_channels: int, pat
     image = torch.randn(1, *image_hw, in_channels)
     skip = torch.ones(g, dtype=torch.int32)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _quiet_export():
             program = torch.onnx.export(entry, (image, skip), dynamo=True, input_names=["image", "skip"], verbose=False)
     except Exception as e:  # noqa: BLE001 - torch.export's many error types, one message for the user
         cause = e.__cause__ or e

@@ -4,6 +4,9 @@ its fast path and on the per-gate path; `explorer compile --route onnx` does it 
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +15,7 @@ from explorer.checkpoint import load_checkpoint, save_checkpoint
 from explorer.cli import main
 from explorer.deploy.iree import DeployError, IreeModule
 from explorer.deploy.mlir import resnet_to_mlir
-from explorer.deploy.onnx_route import compile_onnx_route
+from explorer.deploy.onnx_route import compile_onnx_route, export_onnx
 from explorer.errors import ConfigError
 from explorer.models import create_model
 from explorer.models.named_blocks import gate_blocks
@@ -22,6 +25,31 @@ pytest.importorskip("onnxscript")
 
 def nhwc(x: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append(record.getMessage())
+
+
+def test_a_successful_export_logs_no_error_and_warns_nothing(user_net, tmp_path):
+    # torch.export logs "always_classified is unsupported" as an error on a successful export of a
+    # torch.cond network, and warns FutureWarning: a user would read them as failures (torch's own
+    # handler writes to a stderr of its own, so the records are caught at the logger)
+    gated = gate_blocks(user_net().eval(), ["features.0", "features.1", "features.3"])
+    trace_log, logged = logging.getLogger("torch.export._trace"), Records()
+    trace_log.addHandler(logged)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            export_onnx(gated, (12, 12), 3, tmp_path / "m.onnx", fast_paths=["101"])
+    finally:
+        trace_log.removeHandler(logged)
+    assert logged.seen == []
 
 
 def test_named_blocks_of_any_module_compile_through_onnx(user_net, tmp_path):
