@@ -6,11 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.dashboard import queries
-from explorer.dashboard.common import (
-    Ctx,
-    chart,
-    study_page,
-)
+from explorer.dashboard.common import Ctx, chart, study_page
 from explorer.dashboard.fmt import label, table
 
 

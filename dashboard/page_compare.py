@@ -6,14 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer.dashboard.common import (
-    Ctx,
-    chart,
-    configurations,
-    front_of,
-    pick_study,
-    studies,
-)
+from explorer.dashboard.common import Ctx, chart, configurations, front_of, pick_study, studies
 from explorer.dashboard.fmt import ACC, COSTS, label, scaled, table
 
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.dashboard.common import (
-    Ctx,
-    configurations,
-    report_left_out,
-    study_page,
-)
+from explorer.dashboard.common import Ctx, configurations, report_left_out, study_page
 from explorer.dashboard.fmt import METRICS, downloads, label, scaled, table
 
 

@@ -8,10 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.dashboard import queries
-from explorer.dashboard.common import (
-    Ctx,
-    study_page,
-)
+from explorer.dashboard.common import Ctx, study_page
 from explorer.dashboard.fmt import downloads, label, scaled, table
 
 

@@ -8,10 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from explorer.dashboard.common import (
-    Ctx,
-    studies,
-)
+from explorer.dashboard.common import Ctx, studies
 from explorer.dashboard.fmt import table
 from explorer.errors import ExplorerError
 

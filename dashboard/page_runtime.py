@@ -9,10 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.dashboard import queries
-from explorer.dashboard.common import (
-    Ctx,
-    chart,
-)
+from explorer.dashboard.common import Ctx, chart
 from explorer.dashboard.fmt import ACC, MISSING, table
 
 

@@ -5,13 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.dashboard import queries
-from explorer.dashboard.common import (
-    Ctx,
-    chart,
-    report_left_out,
-    strategy_style,
-    study_page,
-)
+from explorer.dashboard.common import Ctx, chart, report_left_out, strategy_style, study_page
 from explorer.dashboard.fmt import HV, label, table
 
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.dashboard.common import (
-    Ctx,
-    studies,
-    study_summary,
-)
+from explorer.dashboard.common import Ctx, studies, study_summary
 from explorer.dashboard.fmt import HV, MISSING, label, table
 
 # Above this many evaluations in the database the Studies page does not read every study on its

@@ -6,11 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.dashboard import queries
-from explorer.dashboard.common import (
-    Ctx,
-    configurations,
-    study_page,
-)
+from explorer.dashboard.common import Ctx, configurations, study_page
 from explorer.dashboard.fmt import ACC, METRICS, MISSING, decimals, label, scaled, table
 
 
