@@ -269,6 +269,16 @@ def check_data_fits(data: DataSplits, meta: dict, where: str | Path) -> None:
         )
 
 
+def load_recorded_splits(ds: dict, data_dir: str | Path | None, where: str | Path) -> DataSplits:
+    """Data set `ds["name"]` split as training recorded in `ds` (its `val_size`, `split_seed`); without
+    `data_dir`, an npz data set comes from the recorded file (`recorded_npz`; `where` names the model)."""
+    if data_dir is None and dataset_base(ds["name"]) == "npz":
+        data_dir = recorded_npz(ds, where)
+    return load_dataset(
+        ds["name"], data_dir, val_size=ds.get("val_size", DEFAULT_VAL_SIZE), split_seed=ds.get("split_seed", 0)
+    )
+
+
 def load_checkpoint_data(meta: dict, data_dir: str | Path | None, where: str | Path) -> DataSplits:
     """The data set a checkpoint (metadata `meta`, at `where`) was trained on, split exactly as in
     training, and checked to fit the model (channels, classes, image size).
@@ -278,11 +288,7 @@ def load_checkpoint_data(meta: dict, data_dir: str | Path | None, where: str | P
     DataWarning says that its splits are not the ones of training.
     """
     ds = meta["dataset"]
-    if data_dir is None and dataset_base(ds["name"]) == "npz":
-        data_dir = recorded_npz(ds, where)
-    data = load_dataset(
-        ds["name"], data_dir, val_size=ds.get("val_size", DEFAULT_VAL_SIZE), split_seed=ds.get("split_seed", 0)
-    )
+    data = load_recorded_splits(ds, data_dir, where)
     check_data_fits(data, meta, where)
     recorded = (ds.get("source") or {}).get("sha256")
     if recorded and data.source and data.source["sha256"] != recorded:

@@ -565,8 +565,9 @@ def _bn_affines(em: Emitter, model: nn.Module, bn_input: bool) -> tuple[tuple, d
         i: tuple(affine(conv, bn, f"b{i}_{k}") for k, (conv, bn) in enumerate(_conv_bn_pairs(block), start=1))
         for i, block in enumerate(model.blocks)
     }
-    if model.head_conv_bn() is not None:  # MobileNetV2's 1×1 convolution to 1280 channels before pooling
-        blocks["last"] = (affine(*model.head_conv_bn(), "last"),)
+    head = model.head_conv_bn()
+    if head is not None:  # MobileNetV2's 1×1 convolution to 1280 channels before pooling
+        blocks["last"] = (affine(*head, "last"),)
     return stem, blocks
 
 

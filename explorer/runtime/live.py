@@ -21,14 +21,9 @@ def test_split_images(dataset: str, mean, std, data_dir=None, count: int | None 
     `source`, `val_size`, `split_seed`): an npz file without test arrays has its test split carved
     with that seed, and without `data_dir` an npz data set is read from the recorded path if its
     sha256 still matches (`where` names the model in errors)."""
-    from explorer.data import load_dataset, normalize
-    from explorer.data.splits import DEFAULT_VAL_SIZE, dataset_base, recorded_npz
+    from explorer.data import load_recorded_splits, normalize
 
-    recorded = recorded or {}
-    if data_dir is None and recorded.get("source") and dataset_base(dataset) == "npz":
-        data_dir = recorded_npz(recorded, where)
-    data = load_dataset(dataset, data_dir, val_size=recorded.get("val_size", DEFAULT_VAL_SIZE),
-                        split_seed=recorded.get("split_seed", 0))  # fmt: skip
+    data = load_recorded_splits({**(recorded or {}), "name": dataset}, data_dir, where)
     order = np.random.default_rng(seed).permutation(len(data.test_y))[:count]
     x = normalize(data.test_x[order], mean, std).permute(0, 2, 3, 1).contiguous().numpy()
     return x.astype(np.float32), data.test_y[order].numpy()
